@@ -1,0 +1,72 @@
+"""Attention: score a query against every source position, softmax over the real ones, average values.
+
+Dims: B batch, S source length, Q query size, K key size, V value size, A attention size.
+Keys that do not depend on the decoder step are projected once per batch (`project_keys`) and the
+result is passed to every step explicitly: no hidden state inside the module.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class Attention(nn.Module):
+    """(query, projected keys, values, mask) -> (context, weights); subclasses define the score."""
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """(B, S, K) -> (B, S, *): the step-independent part of the score, computed once."""
+        raise NotImplementedError
+
+    def score(self, query: Tensor, proj_keys: Tensor) -> Tensor:
+        """(B, Q), (B, S, *) -> (B, S) unnormalized scores e_j."""
+        raise NotImplementedError
+
+    def forward(self, query: Tensor, proj_keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, Q), proj_keys (B, S, *), values (B, S, V), mask (B, S) True at real tokens
+        -> context (B, V), weights (B, S): alpha = softmax(e) over unmasked j; c = sum_j alpha_j v_j."""
+        scores = self.score(query, proj_keys).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # (B, V)
+        return context, weights
+
+
+class AdditiveAttention(Attention):
+    """e_j = v^T tanh(W q + U k_j).
+
+    Bahdanau et al. 2015 (arXiv:1409.0473), appendix A.1.2, with q = s_{i-1}; the same form is
+    Luong et al. 2015's `concat` score (arXiv:1508.04025, eq. 8), v_a^T tanh(W_a [h_t; h_s]).
+    """
+
+    def __init__(self, query_size: int, key_size: int, attention_size: int):
+        super().__init__()
+        self.W = nn.Linear(query_size, attention_size, bias=False)
+        self.U = nn.Linear(key_size, attention_size, bias=False)
+        self.v = nn.Linear(attention_size, 1, bias=False)
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        return self.U(keys)  # (B, S, A)
+
+    def score(self, query: Tensor, proj_keys: Tensor) -> Tensor:
+        return self.v(torch.tanh(self.W(query).unsqueeze(1) + proj_keys)).squeeze(2)  # (B, S)
+
+
+class DotAttention(Attention):
+    """e_j = h_t^T h_s (Luong et al. 2015, eq. 8, `dot`); needs Q == K."""
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        return keys
+
+    def score(self, query: Tensor, proj_keys: Tensor) -> Tensor:
+        return torch.bmm(proj_keys, query.unsqueeze(2)).squeeze(2)  # (B, S)
+
+
+class GeneralAttention(DotAttention):
+    """e_j = h_t^T W_a h_s (Luong et al. 2015, eq. 8, `general`); W_a h_s is computed once."""
+
+    def __init__(self, query_size: int, key_size: int):
+        super().__init__()
+        self.W_a = nn.Linear(key_size, query_size, bias=False)
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        return self.W_a(keys)  # (B, S, Q)

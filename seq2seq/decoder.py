@@ -1,0 +1,149 @@
+"""The target side: a stacked GRU/LSTM decoder with attention, in Bahdanau's or Luong's wiring.
+
+BahdanauDecoder (arXiv:1409.0473, appendix A.2): attend with the previous state s_{i-1}, then step
+    c_i = attend(s_{i-1}, h);  s_i = RNN([E y_{i-1}; c_i], s_{i-1});  o_i = tanh(W_o [s_i; c_i])
+LuongDecoder (arXiv:1508.04025, section 3): step, then attend with the new state, input feeding
+    h_t = RNN([E y_{t-1}; o~_{t-1}], h_{t-1});  c_t = attend(h_t, h);  o~_t = tanh(W_c [c_t; h_t])
+Both: p(y_t) = softmax(W_s o_t). Dims: B batch, T target length, S source length, E embedding,
+H hidden, D encoder output size, V target vocabulary, G gates x H.
+
+`forward` runs teacher forcing over a whole target sequence: everything that does not depend on the
+recurrence (input embeddings and their projection, the readout, the output layer) is computed for
+all steps at once, and only the recurrence loops. `step` is `forward` on a sequence of length one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .attention import Attention
+from .cells import RecurrentCell, State
+from .encoder import EncoderOutput
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What attention reads at every step, computed once per batch.
+    values (B, S, D), proj_keys (B, S, *), mask (B, S)."""
+
+    values: Tensor
+    proj_keys: Tensor
+    mask: Tensor
+
+    def select(self, index: Tensor) -> Memory:
+        """Reorder or repeat sentences: row b of the result is row index[b]."""
+        return Memory(self.values[index], self.proj_keys[index], self.mask[index])
+
+
+@dataclass(frozen=True)
+class DecoderState:
+    """layers: per layer (h,) or (h, c), each (B, H).
+    feed: (B, H) Luong's previous attentional vector o~_{t-1}; (B, 0) for Bahdanau."""
+
+    layers: tuple[State, ...]
+    feed: Tensor
+
+    def select(self, index: Tensor) -> DecoderState:
+        layers = tuple(tuple(t[index] for t in layer) for layer in self.layers)
+        return DecoderState(layers, self.feed[index])
+
+
+class AttentionDecoder(nn.Module):
+    """Shared parts: embedding, stacked cells, bridge, readout and output layer."""
+
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        attention: Attention,
+        cells: list[RecurrentCell],
+        encoder_size: int,
+        readout_input_size: int,
+        feed_size: int,
+        dropout: float,
+    ):
+        super().__init__()
+        hidden, gates = cells[0].hidden_size, cells[0].gates
+        self.embedding = embedding
+        self.attention = attention
+        self.cells = nn.ModuleList(cells)
+        self.hidden_size = hidden
+        self.feed_size = feed_size
+        self.dropout = nn.Dropout(dropout)
+        # s_0 = tanh(W_b h_final): one block per layer and state (h, and c for an LSTM)
+        self.bridge = nn.Linear(encoder_size, hidden * len(cells) * cells[0].n_states)
+        self.input_emb = nn.Linear(embedding.embedding_dim, gates * hidden)  # holds b_i
+        self.input_layers = nn.ModuleList(nn.Linear(hidden, gates * hidden) for _ in cells[1:])
+        self.readout = nn.Linear(readout_input_size, hidden)
+        self.output = nn.Linear(hidden, embedding.num_embeddings)
+
+    def prepare(self, enc: EncoderOutput) -> tuple[Memory, DecoderState]:
+        """Attention memory (keys projected once) and the initial state from the bridge."""
+        memory = Memory(enc.states, self.attention.project_keys(enc.states), enc.mask)
+        blocks = torch.tanh(self.bridge(enc.final)).chunk(len(self.cells) * self.cells[0].n_states, -1)
+        n = self.cells[0].n_states
+        layers = tuple(tuple(blocks[i * n : (i + 1) * n]) for i in range(len(self.cells)))
+        feed = enc.final.new_zeros(enc.final.size(0), self.feed_size)
+        return memory, DecoderState(layers, feed)
+
+    def step(self, prev: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+        """prev (B,) last target ids -> logits (B, V), new state, attention (B, S)."""
+        logits, state, attention = self(prev.unsqueeze(1), memory, state)
+        return logits.squeeze(1), state, attention.squeeze(1)
+
+    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+        """tgt_in (B, T) -> logits (B, T, V), final state, attention weights (B, T, S)."""
+        raise NotImplementedError
+
+    def _stack(self, x_proj: Tensor, layers: tuple[State, ...]) -> tuple[State, ...]:
+        """One step through the stacked cells; x_proj (B, G) is the first layer's projected input."""
+        new = [self.cells[0](x_proj, layers[0])]
+        for cell, project, state in zip(self.cells[1:], self.input_layers, layers[1:]):
+            new.append(cell(project(self.dropout(new[-1][0])), state))
+        return tuple(new)
+
+
+class BahdanauDecoder(AttentionDecoder):
+    """Attend with s_{i-1}, then step on [E y_{i-1}; c_i]; readout o_i = tanh(W_o [s_i; c_i])."""
+
+    def __init__(self, embedding: nn.Embedding, attention: Attention, cells: list[RecurrentCell],
+                 encoder_size: int, dropout: float):
+        hidden = cells[0].hidden_size
+        super().__init__(embedding, attention, cells, encoder_size, hidden + encoder_size, 0, dropout)
+        self.input_context = nn.Linear(encoder_size, cells[0].gates * hidden, bias=False)
+
+    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+        x_emb = self.input_emb(self.dropout(self.embedding(tgt_in)))  # (B, T, G)
+        layers, readout_in, weights = state.layers, [], []
+        for t in range(tgt_in.size(1)):
+            context, alpha = self.attention(layers[-1][0], memory.proj_keys, memory.values, memory.mask)
+            layers = self._stack(x_emb[:, t] + self.input_context(context), layers)
+            readout_in.append(torch.cat([layers[-1][0], context], dim=-1))
+            weights.append(alpha)
+        readout = torch.tanh(self.readout(self.dropout(torch.stack(readout_in, dim=1))))  # (B, T, H)
+        return self.output(readout), DecoderState(layers, state.feed), torch.stack(weights, dim=1)
+
+
+class LuongDecoder(AttentionDecoder):
+    """Step on [E y_{t-1}; o~_{t-1}] (input feeding), attend with h_t, o~_t = tanh(W_c [c_t; h_t])."""
+
+    def __init__(self, embedding: nn.Embedding, attention: Attention, cells: list[RecurrentCell],
+                 encoder_size: int, dropout: float):
+        hidden = cells[0].hidden_size
+        super().__init__(embedding, attention, cells, encoder_size, encoder_size + hidden, hidden, dropout)
+        self.input_feed = nn.Linear(hidden, cells[0].gates * hidden, bias=False)
+
+    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+        x_emb = self.input_emb(self.dropout(self.embedding(tgt_in)))  # (B, T, G)
+        layers, feed, outputs, weights = state.layers, state.feed, [], []
+        for t in range(tgt_in.size(1)):
+            layers = self._stack(x_emb[:, t] + self.input_feed(self.dropout(feed)), layers)
+            h_t = layers[-1][0]
+            context, alpha = self.attention(h_t, memory.proj_keys, memory.values, memory.mask)
+            feed = torch.tanh(self.readout(self.dropout(torch.cat([context, h_t], dim=-1))))  # eq. 5
+            outputs.append(feed)
+            weights.append(alpha)
+        logits = self.output(torch.stack(outputs, dim=1))  # (B, T, V)
+        return logits, DecoderState(layers, feed), torch.stack(weights, dim=1)

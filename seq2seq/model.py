@@ -1,0 +1,76 @@
+"""Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn.
+
+Dims: B batch, S source length, T target length, V target vocabulary.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
+from .cells import GRUCell, LSTMCell
+from .config import DecoderConfig, ModelConfig
+from .decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecoder, Memory
+from .encoder import RNNEncoder
+from .tokenizer import PAD_ID
+
+_INIT_RANGE = 0.1  # uniform(-0.1, 0.1) for every parameter, as in Luong et al. 2015 (section 4.1)
+
+
+class Seq2Seq(nn.Module):
+    """The interface search and training use: `encode`, `decode_step`, and teacher-forced `forward`."""
+
+    def __init__(self, encoder: RNNEncoder, decoder: AttentionDecoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, DecoderState]:
+        """src (B, S), src_lengths (B,) -> attention memory and the decoder's initial state."""
+        return self.decoder.prepare(self.encoder(src, src_lengths))
+
+    def decode_step(self, prev: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+        """prev (B,) -> logits (B, V), next state, attention weights (B, S)."""
+        return self.decoder.step(prev, memory, state)
+
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher forcing: (B, S), (B,), (B, T) -> logits (B, T, V)."""
+        memory, state = self.encode(src, src_lengths)
+        logits, _, _ = self.decoder(tgt_in, memory, state)
+        return logits
+
+
+def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
+    enc, dec = cfg.encoder, cfg.decoder
+    src_embedding = nn.Embedding(src_vocab_size, enc.emb_size, padding_idx=PAD_ID)
+    tgt_embedding = (
+        src_embedding
+        if cfg.tie_src_tgt_embeddings
+        else nn.Embedding(tgt_vocab_size, dec.emb_size, padding_idx=PAD_ID)
+    )
+    rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[enc.rnn](
+        enc.emb_size, enc.hidden_size, num_layers=enc.layers, bidirectional=enc.bidirectional,
+        dropout=enc.dropout if enc.layers > 1 else 0.0, batch_first=True,
+    )
+    encoder = RNNEncoder(src_embedding, rnn, enc.dropout)
+    cell = {"gru": GRUCell, "lstm": LSTMCell}[dec.rnn]
+    cells = [cell(dec.hidden_size) for _ in range(dec.layers)]
+    decoder_cls = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}[dec.attention]
+    attention = _attention(dec, encoder.output_size)
+    decoder = decoder_cls(tgt_embedding, attention, cells, encoder.output_size, dec.dropout)
+    model = Seq2Seq(encoder, decoder)
+    for p in model.parameters():
+        nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
+    for embedding in {src_embedding, tgt_embedding}:
+        nn.init.zeros_(embedding.weight[PAD_ID].data)
+    if cfg.tie_tgt_embeddings:
+        decoder.output.weight = tgt_embedding.weight
+    return model
+
+
+def _attention(dec: DecoderConfig, encoder_size: int) -> Attention:
+    if dec.attention == "bahdanau" or dec.luong_score == "concat":
+        return AdditiveAttention(dec.hidden_size, encoder_size, dec.attention_size)
+    if dec.luong_score == "general":
+        return GeneralAttention(dec.hidden_size, encoder_size)
+    return DotAttention()

@@ -1,0 +1,96 @@
+"""A run's directory: refuse to clobber another run, check a resume, hold the log and the table.
+
+Layout: config.yaml (resolved), train.log, validations.tsv, best.pt, last.pt.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checkpoint import config_of, load_bundle
+from .config import Config, flatten, to_dict
+from .errors import UserError
+
+# keys that may differ when resuming: they do not change what the run computes up to now
+SAFE_TO_CHANGE = ("train.epochs", "train.early_stopping_patience", "train.checkpoint_every",
+                  "train.log_every", "train.examples", "train.threads", "search.", "cache_dir")
+VALIDATION_COLUMNS = ("epoch", "step", "train_loss", "valid_loss", "valid_ppl", "bleu", "chrf", "lr",
+                      "train_tokens", "train_seconds", "elapsed_seconds")
+
+
+@dataclass
+class RunDir:
+    path: Path
+    resume_from: dict | None  # the bundle in last.pt when resuming
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.pt"
+
+    @classmethod
+    def open(cls, cfg: Config, resume: bool) -> RunDir:
+        path = Path(cfg.run_dir)
+        resume_from = None
+        if path.exists() and not path.is_dir():
+            raise UserError(f"run_dir {path} is a file; choose a directory path for run_dir")
+        if path.is_dir() and any(path.iterdir()):
+            if not resume:
+                raise UserError(f"run directory {path} already holds a run; continue it with --resume, "
+                                "or choose another one with --set run_dir=NEW_DIR")
+            if (path / "last.pt").exists():
+                resume_from = load_bundle(path / "last.pt")
+                if "train_state" not in resume_from:
+                    raise UserError(f"{path / 'last.pt'} holds no training state; cannot resume from it")
+                _check_same_run(config_of(resume_from, path / "last.pt"), cfg, path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise UserError(f"cannot write to run directory {path} ({e.strerror or e}); "
+                            "choose a writable run_dir") from None
+        _log_to(path / "train.log")
+        return cls(path, resume_from)
+
+    def write_validations(self, rows: list[dict]) -> None:
+        """Rewrite validations.tsv from the saved history (atomic), so that after a resume it
+        never holds rows of validations that the checkpoint does not know about."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=VALIDATION_COLUMNS, delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        tmp = self.path / ".validations.tsv.tmp"
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        os.replace(tmp, self.path / "validations.tsv")
+
+
+def _check_same_run(saved: Config, new: Config, path: Path) -> None:
+    old_keys, new_keys = flatten(to_dict(saved)), flatten(to_dict(new))
+    changed = [k for k in sorted(set(old_keys) | set(new_keys))
+               if old_keys.get(k) != new_keys.get(k) and not k.startswith(SAFE_TO_CHANGE)]
+    if changed:
+        listed = ", ".join(f"{k} ({old_keys.get(k)!r} -> {new_keys.get(k)!r})" for k in changed)
+        raise UserError(f"cannot resume {path} with a config that changes the run: {listed}; "
+                        "restore those values or start a new run_dir")
+
+
+def _log_to(file: Path) -> None:
+    logger = logging.getLogger("seq2seq")
+    for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+        logger.removeHandler(handler)
+        handler.close()
+    handler = logging.FileHandler(file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)

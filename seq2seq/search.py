@@ -1,0 +1,233 @@
+"""Greedy and beam search over the Seq2Seq interface (`encode`, `decode_step`, `select`).
+
+Both are batched over sentences and beams together: every step is a handful of tensor operations
+for the whole batch, and sentences that are finished leave the batch. Dims: B sentences, K beam
+size, N hypotheses kept per sentence (n-best), V vocabulary, S source length, L steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .model import Seq2Seq
+from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    tokens: list[int]  # target ids, without EOS
+    score: float  # log p(y | x), EOS included
+    norm_score: float  # score / length_penalty(len(tokens) + 1)
+    token_logprobs: list[float]  # log p of each output token, EOS included
+    attention: Tensor | None  # (len(tokens) + 1, source length with EOS), when asked for
+
+
+def length_penalty(length: Tensor, alpha: float) -> Tensor:
+    """GNMT length penalty ((5 + |Y|) / 6) ** alpha (Wu et al. 2016, eq. 14); 1 when alpha is 0."""
+    return ((5.0 + length.float()) / 6.0) ** alpha
+
+
+def max_lengths(src_lengths: Tensor, ratio: float, offset: int) -> Tensor:
+    """Longest output (tokens before EOS) allowed per sentence: floor(ratio * |x|) + offset."""
+    return (src_lengths.float() * ratio).floor().long() + offset
+
+
+@torch.inference_mode()
+def greedy_search(
+    model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_lens: Tensor, with_attention: bool = False
+) -> list[list[Hypothesis]]:
+    """Pick the most probable token at every step; src (B, S), src_lengths (B,), max_lens (B,)."""
+    memory, state = model.encode(src, src_lengths)
+    n, steps = src.size(0), int(max_lens.max()) + 1
+    tokens = src.new_full((n, steps), PAD_ID)
+    logprobs = torch.zeros(n, steps, device=src.device)  # stays 0 after a sentence's EOS
+    attention = torch.zeros(n, steps, src.size(1), device=src.device) if with_attention else None
+    lengths = torch.zeros(n, dtype=torch.long, device=src.device)
+    active = torch.arange(n, device=src.device)  # original rows of the sentences still decoding
+    prev = src.new_full((n,), BOS_ID)
+    for t in range(steps):
+        logits, state, alpha = model.decode_step(prev, memory, state)
+        best_logp, best = _log_softmax(logits, t >= max_lens[active]).max(dim=-1)
+        tokens[active, t], logprobs[active, t] = best, best_logp
+        if attention is not None:
+            attention[active, t] = alpha.float()
+        done = best == EOS_ID
+        lengths[active[done]] = t + 1
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)
+            active, memory, state, best = active[keep], memory.select(keep), state.select(keep), best[keep]
+        prev = best
+    scores = logprobs.sum(dim=1)
+    return [
+        [_hypothesis(tokens[b], logprobs[b], attention[b] if attention is not None else None,
+                     int(lengths[b]), float(scores[b]), float(scores[b]), int(src_lengths[b]))]
+        for b in range(n)
+    ]
+
+
+@torch.inference_mode()
+def beam_search(
+    model: Seq2Seq,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_lens: Tensor,
+    beam_size: int,
+    alpha: float,
+    n_best: int = 1,
+    with_attention: bool = False,
+) -> list[list[Hypothesis]]:
+    """Beam search with GNMT length normalization; returns the n_best hypotheses per sentence.
+
+    At every step each sentence's K live hypotheses are extended by every token; of the 2K best
+    candidates, those that end in EOS and rank within the first K join the sentence's finished
+    pool (the N best by normalized score are kept), and the K best others live on. A sentence is
+    done when its N-th best finished hypothesis beats the best score any live one could still
+    reach (scores only fall as tokens are added; the penalty is largest at the maximum length),
+    or when it hits its maximum length.
+    """
+    K, N = beam_size, n_best
+    B, S = src.shape
+    device = src.device
+    steps = int(max_lens.max()) + 1
+    memory, state = model.encode(src, src_lengths)
+    beams = torch.arange(B, device=device).repeat_interleave(K)
+    memory, state = memory.select(beams), state.select(beams)
+
+    # live hypotheses, one row per active sentence
+    live_scores = torch.full((B, K), float("-inf"), device=device)
+    live_scores[:, 0] = 0.0
+    live = _History.empty(B, K, steps, S if with_attention else 0, device)
+    # finished pool per active sentence, and results per original sentence
+    pool_norm = torch.full((B, N), float("-inf"), device=device)
+    pool_scores = torch.full((B, N), float("-inf"), device=device)
+    pool = _History.empty(B, N, steps, S if with_attention else 0, device)
+    out_norm, out_scores = pool_norm.clone(), pool_scores.clone()
+    out = _History.empty(B, N, steps, S if with_attention else 0, device)
+
+    active = torch.arange(B, device=device)
+    prev = src.new_full((B * K,), BOS_ID)
+    for t in range(steps):
+        b = active.numel()
+        logits, state, alpha_t = model.decode_step(prev, memory, state)
+        at_max = t >= max_lens[active]  # (b,) must end now
+        logp = _log_softmax(logits, at_max.repeat_interleave(K)).view(b, K, -1)  # (b, K, V)
+        vocab = logp.size(-1)
+        cand = (live_scores.unsqueeze(2) + logp).view(b, K * vocab)
+        top_scores, top_ids = cand.topk(min(2 * K, K * vocab), dim=1)  # (b, 2K)
+        origin, token = top_ids // vocab, top_ids % vocab
+        token_logp = logp.view(b, K * vocab).gather(1, top_ids)
+        attn = alpha_t.float().view(b, K, -1) if with_attention else None
+        extended = live.extend(origin, token, token_logp, attn, t)  # (b, 2K, L)
+
+        ends = (token == EOS_ID) & torch.isfinite(top_scores)
+        ends[:, K:] = False
+        if bool(ends.any()):
+            norm = (top_scores / length_penalty(torch.tensor(t + 1), alpha)).masked_fill(~ends, float("-inf"))
+            merged_norm = torch.cat([pool_norm, norm], dim=1)
+            pool_norm, pick = merged_norm.topk(N, dim=1)
+            pool_scores = torch.cat([pool_scores, top_scores], dim=1).gather(1, pick)
+            pool = _History.cat(pool, extended).select(pick)
+
+        live_scores, pick = top_scores.masked_fill(token == EOS_ID, float("-inf")).topk(K, dim=1)
+        live = extended.select(pick)
+        reorder = (torch.arange(b, device=device).unsqueeze(1) * K + origin.gather(1, pick)).view(-1)
+        state = state.select(reorder)
+        prev = token.gather(1, pick).view(-1)
+
+        best_live = live_scores.max(dim=1).values
+        reachable = best_live / length_penalty(max_lens[active] + 1, alpha) if alpha > 0 else best_live
+        done = at_max | (pool_norm[:, -1] >= reachable) | torch.isneginf(best_live)
+        if bool(done.any()):
+            rows = active[done]
+            out_norm[rows], out_scores[rows] = pool_norm[done], pool_scores[done]
+            out.assign(rows, pool.rows(done))
+            keep = (~done).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            active, live_scores, pool_norm, pool_scores = active[keep], live_scores[keep], pool_norm[keep], pool_scores[keep]
+            live, pool = live.rows(keep), pool.rows(keep)
+            flat = (keep.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
+            memory, state, prev = memory.select(flat), state.select(flat), prev[flat]
+
+    return [
+        [_hypothesis(out.tokens[b, i], out.logprobs[b, i], out.attention[b, i] if with_attention else None,
+                     int(out.lengths[b, i]), float(out_scores[b, i]), float(out_norm[b, i]),
+                     int(src_lengths[b]))
+         for i in range(N) if torch.isfinite(out_norm[b, i])]
+        for b in range(B)
+    ]
+
+
+@dataclass(frozen=True)
+class _History:
+    """Token histories of hypotheses: tokens/logprobs (R, M, L), lengths (R, M), attention (R, M, L, S)."""
+
+    tokens: Tensor
+    logprobs: Tensor
+    lengths: Tensor
+    attention: Tensor
+
+    @staticmethod
+    def empty(rows: int, m: int, steps: int, src_len: int, device) -> _History:
+        return _History(
+            torch.full((rows, m, steps), PAD_ID, dtype=torch.long, device=device),
+            torch.zeros(rows, m, steps, device=device),
+            torch.zeros(rows, m, dtype=torch.long, device=device),
+            torch.zeros(rows, m, steps, src_len, device=device),
+        )
+
+    def extend(self, origin: Tensor, token: Tensor, logp: Tensor, attn: Tensor | None, t: int) -> _History:
+        """Candidates (R, C): hypothesis `origin` extended by `token` at step t."""
+        h = self.select(origin)
+        h.tokens[:, :, t] = token
+        h.logprobs[:, :, t] = logp
+        h.lengths[:] = t + 1
+        if attn is not None:
+            h.attention[:, :, t] = attn.gather(1, origin.unsqueeze(2).expand(-1, -1, attn.size(2)))
+        return h
+
+    def select(self, index: Tensor) -> _History:
+        """index (R, C) picks C of the M hypotheses of each row."""
+        def pick(x: Tensor) -> Tensor:
+            idx = index.view(*index.shape, *([1] * (x.dim() - 2))).expand(*index.shape, *x.shape[2:])
+            return x.gather(1, idx)
+        return _History(pick(self.tokens), pick(self.logprobs), pick(self.lengths), pick(self.attention))
+
+    def rows(self, index: Tensor) -> _History:
+        return _History(self.tokens[index], self.logprobs[index], self.lengths[index], self.attention[index])
+
+    def assign(self, rows: Tensor, other: _History) -> None:
+        self.tokens[rows], self.logprobs[rows] = other.tokens, other.logprobs
+        self.lengths[rows], self.attention[rows] = other.lengths, other.attention
+
+    @staticmethod
+    def cat(a: _History, b: _History) -> _History:
+        return _History(*(torch.cat([x, y], dim=1) for x, y in
+                          zip((a.tokens, a.logprobs, a.lengths, a.attention),
+                              (b.tokens, b.logprobs, b.lengths, b.attention))))
+
+
+def _log_softmax(logits: Tensor, must_end: Tensor) -> Tensor:
+    """Log-probabilities in fp32; rows where must_end is set may only produce EOS."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    if bool(must_end.any()):
+        not_eos = torch.ones(logp.size(-1), dtype=torch.bool, device=logp.device)
+        not_eos[EOS_ID] = False
+        logp = logp.masked_fill(must_end.unsqueeze(1) & not_eos, float("-inf"))
+    return logp
+
+
+def _hypothesis(tokens: Tensor, logprobs: Tensor, attention: Tensor | None, length: int,
+                score: float, norm_score: float, src_len: int) -> Hypothesis:
+    return Hypothesis(
+        tokens=tokens[: length - 1].tolist(),
+        score=score,
+        norm_score=norm_score,
+        token_logprobs=logprobs[:length].tolist(),
+        attention=attention[:length, :src_len].clone() if attention is not None else None,
+    )

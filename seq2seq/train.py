@@ -1,0 +1,297 @@
+"""`train(cfg)`: build everything from the config, then loop over epochs: update, validate, save.
+
+Everything a run needs to continue exactly where it stopped (weights, optimizer, scheduler, every
+random generator, the position inside the epoch's batch order, the validation history) is saved
+atomically in last.pt at every epoch end and every `train.checkpoint_every` updates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import data, evaluate, tokenizer
+from .checkpoint import save_model
+from .config import Config, TrainConfig, save_config
+from .errors import UserError
+from .loss import sequence_loss
+from .model import Seq2Seq, build_model
+from .run_dir import RunDir
+
+log = logging.getLogger("seq2seq")
+
+
+@dataclass
+class Progress:
+    """Counters that say where a run is; saved in last.pt."""
+
+    epoch: int = 0  # the epoch in progress (0-based)
+    position: int = 0  # batches of this epoch already trained on
+    step: int = 0  # optimizer updates so far
+    epoch_loss: float = 0.0  # summed training loss of this epoch so far
+    epoch_tokens: int = 0
+    epoch_seconds: float = 0.0  # pure training time of this epoch so far
+    best_bleu: float = float("-inf")
+    bad_validations: int = 0  # validations since BLEU last improved
+    elapsed: float = 0.0  # seconds of earlier processes of this run
+    history: list[dict] = field(default_factory=list)  # one row per validation
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run: RunDir):
+        self.cfg, self.run = cfg, run
+        tc = cfg.train
+        self.device = _device(tc.device)
+        self.autocast = functools.partial(
+            torch.autocast, self.device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16,
+                                                     "fp32": torch.float32}[tc.precision],
+            enabled=tc.precision != "fp32")
+        self.tokenizer, self.train_data, self.valid_data, self.valid_src, self.valid_ref = _load_data(cfg)
+        self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
+        log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr, betas=tc.betas,
+                                          weight_decay=tc.weight_decay)
+        self.scheduler = _scheduler(self.optimizer, tc)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=tc.precision == "fp16")
+        self.progress = Progress()
+        self.started = time.monotonic()
+        self.interrupted = False
+
+    # ------------------------------------------------------------ the loop
+
+    def fit(self) -> Progress:
+        tc = self.cfg.train
+        with _on_sigint(self._interrupt):
+            while self.progress.epoch < tc.epochs and not self._stopping_early():
+                self.train_epoch()
+                if self.interrupted:
+                    self.save_last()
+                    raise KeyboardInterrupt
+                self.end_epoch()
+        return self.progress
+
+    def train_epoch(self) -> None:
+        p, tc = self.progress, self.cfg.train
+        plan = data.epoch_batches(self.train_data.src_lengths, self.train_data.tgt_lengths,
+                                  self.cfg.data, tc.seed, p.epoch)
+        bar = tqdm(total=len(plan), initial=p.position, desc=f"epoch {p.epoch + 1}", unit="batch",
+                   dynamic_ncols=True, leave=False)
+        self.model.train()
+        while p.position < len(plan) and not self.interrupted:
+            group = plan[p.position : p.position + tc.accumulate]
+            start = time.perf_counter()
+            loss, tokens = self.update([self.train_data.batch(indices) for indices in group])
+            p.epoch_seconds += time.perf_counter() - start
+            p.position, p.step = p.position + len(group), p.step + 1
+            p.epoch_loss, p.epoch_tokens = p.epoch_loss + loss, p.epoch_tokens + tokens
+            bar.update(len(group))
+            bar.set_postfix(loss=f"{loss / tokens:.3f}", lr=f"{self._lr():.2e}",
+                            tok_s=f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):.0f}", refresh=False)
+            if p.step % tc.log_every == 0:
+                log.debug(f"epoch {p.epoch + 1} update {p.step}: loss {loss / tokens:.4f} lr {self._lr():.3g}")
+            if tc.checkpoint_every and p.step % tc.checkpoint_every == 0:
+                self.save_last()
+        bar.close()
+
+    def update(self, batches: list[data.Batch]) -> tuple[float, int]:
+        """One optimizer update over one or more batches (gradient accumulation); the loss is
+        normalized by the target tokens of the whole update. Returns (summed loss, tokens)."""
+        tc = self.cfg.train
+        total_tokens = sum(b.n_tgt_tokens for b in batches)
+        self.optimizer.zero_grad(set_to_none=True)
+        summed = 0.0
+        for batch in batches:
+            batch = batch.to(self.device)
+            with self.autocast():
+                logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)
+            loss, _ = sequence_loss(logits, batch.tgt_out, tc.label_smoothing)
+            self.scaler.scale(loss / total_tokens).backward()
+            summed += float(loss)
+        if not torch.isfinite(torch.tensor(summed)):
+            raise UserError(
+                f"training loss became {summed} at update {self.progress.step + 1} (epoch "
+                f"{self.progress.epoch + 1}); stopped, and last.pt is left as it was. Lower train.lr, "
+                "keep train.clip_grad_norm on, or use train.precision: fp32")
+        if tc.clip_grad_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if tc.schedule == "warmup_decay":
+            self.scheduler.step()
+        return summed, total_tokens
+
+    def end_epoch(self) -> None:
+        """Validate, log, keep the best model, adjust the learning rate, save last.pt."""
+        p, tc = self.progress, self.cfg.train
+        row = self.validate()
+        improved = row["bleu"] > p.best_bleu
+        p.best_bleu, p.bad_validations = (row["bleu"], 0) if improved else (p.best_bleu, p.bad_validations + 1)
+        if improved:
+            save_model(self.run.best, self.model, self.cfg, self.tokenizer)
+            log.info(f"new best BLEU {row['bleu']:.2f}: saved {self.run.best}")
+        if tc.schedule == "plateau":
+            self.scheduler.step(row["bleu"])
+        p.history.append(row)
+        self.run.write_validations(p.history)
+        p.epoch, p.position = p.epoch + 1, 0
+        p.epoch_loss, p.epoch_tokens, p.epoch_seconds = 0.0, 0, 0.0
+        self.save_last()
+
+    def validate(self) -> dict:
+        p, cfg = self.progress, self.cfg
+        start = time.perf_counter()
+        nll = evaluate.validation_loss(self.model, self.valid_data, cfg.data.batch_tokens, self.autocast)
+        with self.autocast():
+            translations = evaluate.translate(self.model, self.tokenizer, self.valid_src, cfg.search)
+        scores = evaluate.score([t.text for t in translations], self.valid_ref, with_ter=False)
+        train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
+        row = {
+            "epoch": p.epoch + 1, "step": p.step, "train_loss": round(train_loss, 4),
+            "valid_loss": round(nll, 4), "valid_ppl": round(evaluate.perplexity(nll), 3),
+            "bleu": round(scores.bleu, 2), "chrf": round(scores.chrf, 2), "lr": self._lr(),
+            "train_tokens": p.epoch_tokens, "train_seconds": round(p.epoch_seconds, 1),
+            "elapsed_seconds": round(self._elapsed(), 1),
+        }
+        log.info(f"epoch {row['epoch']} (update {p.step}): train loss {train_loss:.3f}, "
+                 f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):,.0f} target tokens/s over "
+                 f"{p.epoch_seconds:.1f} s of training; validation loss {nll:.3f}, ppl {row['valid_ppl']:.2f}, "
+                 f"decoded in {time.perf_counter() - start:.1f} s")
+        log.info(scores.lines["bleu"] + "   " + scores.signatures["bleu"])
+        log.info(scores.lines["chrf"] + "   " + scores.signatures["chrf"])
+        for i, t in enumerate(translations[: cfg.train.examples]):
+            log.info(f"example {i + 1}\n  source:     {t.source}\n  reference:  {self.valid_ref[i]}\n"
+                     f"  hypothesis: {t.text}")
+        self.model.train()
+        return row
+
+    # ------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        return {
+            "progress": dataclasses.asdict(self.progress) | {"elapsed": self._elapsed()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": {"python": random.getstate(), "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+
+    def load_state_dict(self, state: dict, weights: dict) -> None:
+        self.model.load_state_dict(weights)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        random.setstate(_as_tuple(state["rng"]["python"]))
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.progress = Progress(**state["progress"])
+        self.started = time.monotonic()
+
+    def save_last(self) -> None:
+        save_model(self.run.last, self.model, self.cfg, self.tokenizer, self.state_dict())
+
+    # ------------------------------------------------------------ helpers
+
+    def _stopping_early(self) -> bool:
+        patience = self.cfg.train.early_stopping_patience
+        if patience and self.progress.bad_validations >= patience:
+            log.info(f"early stopping: no BLEU gain in {patience} validations "
+                     f"(best {self.progress.best_bleu:.2f})")
+            return True
+        return False
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+
+    def _lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _elapsed(self) -> float:
+        return self.progress.elapsed + time.monotonic() - self.started
+
+
+def train(cfg: Config, resume: bool = False) -> Progress:
+    """Train from a config; with `resume`, continue the run in cfg.run_dir from its last.pt."""
+    run = RunDir.open(cfg, resume)
+    _seed(cfg.train.seed)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    trainer = Trainer(cfg, run)
+    if run.resume_from is not None:
+        trainer.load_state_dict(run.resume_from["train_state"], run.resume_from["model"])
+        p = trainer.progress
+        log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")
+    save_config(cfg, run.path / "config.yaml")
+    try:
+        progress = trainer.fit()
+    except KeyboardInterrupt:
+        log.info(f"interrupted: saved {run.last} at update {trainer.progress.step}; "
+                 "continue with the same command and --resume")
+        raise
+    log.info(f"done: best validation BLEU {progress.best_bleu:.2f}, model in {run.best}")
+    return progress
+
+
+def _load_data(cfg: Config):
+    d, cache = cfg.data, Path(cfg.cache_dir)
+    digest = data.check_parallel(d.train_src, d.train_tgt)
+    tok = tokenizer.train_or_load(cfg.tokenizer, Path(d.train_src), Path(d.train_tgt), digest, cache, log.info)
+    train_data = data.encode_corpus(Path(d.train_src), Path(d.train_tgt), digest, tok, cache)
+    valid_data = data.load_corpus(d.valid_src, d.valid_tgt, tok, cache)
+    valid_src, valid_ref = data.read_lines(d.valid_src), data.read_lines(d.valid_tgt)
+    log.info(f"data: {len(train_data):,} training pairs, {len(valid_data):,} validation pairs")
+    return tok, train_data, valid_data, valid_src, valid_ref
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, tc: TrainConfig):
+    if tc.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=tc.plateau_factor, patience=tc.plateau_patience, min_lr=tc.min_lr)
+    if tc.schedule == "warmup_decay":  # linear warmup, then inverse square root decay
+        warmup, floor = tc.warmup_steps, tc.min_lr / tc.lr
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: max(floor, min((step + 1) / warmup, (warmup / (step + 1)) ** 0.5)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device is cuda but PyTorch sees no GPU; use train.device: cpu or auto")
+    return torch.device(name)
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _as_tuple(x):
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+@contextlib.contextmanager
+def _on_sigint(handler):
+    """The first Ctrl-C asks the loop to save and stop after the current update; a second one
+    interrupts at once."""
+    def first(signum, frame):
+        handler()
+        signal.signal(signal.SIGINT, previous)
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
