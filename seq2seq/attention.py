@@ -1,8 +1,10 @@
 """Attention: score a query against every source position, softmax over the real ones, average values.
 
-Dims: B batch, S source length, Q query size, K key size, V value size, A attention size.
-Keys that do not depend on the decoder step are projected once per batch (`project_keys`) and the
-result is passed to every step explicitly: no hidden state inside the module.
+Dims: B batch, S source length, Q query size, K key size, V value size, A attention size, M queries
+per memory row. Keys that do not depend on the decoder step are projected once per batch
+(`project_keys`) and the result is passed to every step explicitly: no hidden state inside the
+module. Consecutive groups of M queries may share one row of keys and values: beam search keeps the
+encoder states once per sentence, not once per hypothesis (M = beam size; M = 1 in training).
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ class Attention(nn.Module):
         raise NotImplementedError
 
     def score(self, query: Tensor, proj_keys: Tensor) -> Tensor:
-        """(B, Q), (B, S, *) -> (B, S) unnormalized scores e_j."""
+        """(B, M, Q), (B, S, *) -> (B, M, S) unnormalized scores e_j."""
         raise NotImplementedError
 
-    def forward(self, query: Tensor, proj_keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """query (B, Q), proj_keys (B, S, *), values (B, S, V), mask (B, S) True at real tokens
-        -> context (B, V), weights (B, S): alpha = softmax(e) over unmasked j; c = sum_j alpha_j v_j."""
-        scores = self.score(query, proj_keys).masked_fill(~mask, float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # (B, V)
-        return context, weights
+    def forward(
+        self, query: Tensor, proj_keys: Tensor, values: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """query (B*M, Q), proj_keys (B, S, *), values (B, S, V), mask (B, S) True at real tokens
+        -> context (B*M, V), weights (B*M, S): alpha = softmax(e) over unmasked j; c = sum_j alpha_j v_j."""
+        batch = proj_keys.size(0)
+        query = query.view(batch, -1, query.size(-1))  # (B, M, Q)
+        scores = self.score(query, proj_keys).masked_fill(~mask.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(scores, dim=-1)  # (B, M, S)
+        context = torch.bmm(weights.to(values.dtype), values)  # (B, M, V)
+        return context.flatten(0, 1), weights.flatten(0, 1)
 
 
 class AdditiveAttention(Attention):
@@ -48,7 +54,7 @@ class AdditiveAttention(Attention):
         return self.U(keys)  # (B, S, A)
 
     def score(self, query: Tensor, proj_keys: Tensor) -> Tensor:
-        return self.v(torch.tanh(self.W(query).unsqueeze(1) + proj_keys)).squeeze(2)  # (B, S)
+        return self.v(torch.tanh(self.W(query).unsqueeze(2) + proj_keys.unsqueeze(1))).squeeze(3)  # (B, M, S)
 
 
 class DotAttention(Attention):
@@ -58,7 +64,7 @@ class DotAttention(Attention):
         return keys
 
     def score(self, query: Tensor, proj_keys: Tensor) -> Tensor:
-        return torch.bmm(proj_keys, query.unsqueeze(2)).squeeze(2)  # (B, S)
+        return torch.bmm(query, proj_keys.transpose(1, 2))  # (B, M, S)
 
 
 class GeneralAttention(DotAttention):

@@ -43,8 +43,10 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            raise UserError(f"no space left on the disk while saving {path}; the previous "
-                            f"{path.name} is intact; free some space and resume") from None
+            raise UserError(
+                f"no space left on the disk while saving {path}; the previous "
+                f"{path.name} is intact; free some space and resume"
+            ) from None
         if isinstance(e, OSError):
             raise UserError(f"cannot save {path}: {e.strerror or e}; the previous file is intact") from None
         raise
@@ -75,8 +77,9 @@ def bundle(model: Seq2Seq, cfg: Config, tokenizer: Tokenizer, train_state: dict 
     return out
 
 
-def save_model(path: str | Path, model: Seq2Seq, cfg: Config, tokenizer: Tokenizer,
-               train_state: dict | None = None) -> None:
+def save_model(
+    path: str | Path, model: Seq2Seq, cfg: Config, tokenizer: Tokenizer, train_state: dict | None = None
+) -> None:
     atomic_save(bundle(model, cfg, tokenizer, train_state), path)
 
 
@@ -90,18 +93,24 @@ def load_bundle(path: str | Path) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise UserError(f"{path} holds Python objects that a seq2seq model file never has; "
-                        "refusing to load it, since loading could run code from it") from None
+        raise UserError(
+            f"{path} holds Python objects that a seq2seq model file never has; "
+            "refusing to load it, since loading could run code from it"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
         reason = "truncated or damaged" if "zip" in str(e).lower() or isinstance(e, EOFError) else str(e)
-        raise UserError(f"{path} is not a readable seq2seq model file ({reason}); "
-                        "use a best.pt or last.pt that a finished save wrote") from None
+        raise UserError(
+            f"{path} is not a readable seq2seq model file ({reason}); "
+            "use a best.pt or last.pt that a finished save wrote"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{path} is a PyTorch file but not a seq2seq model file")
     version = data.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise UserError(f"{path} has model format version {version!r}, newer than this seq2seq "
-                        f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade seq2seq")
+        raise UserError(
+            f"{path} has model format version {version!r}, newer than this seq2seq "
+            f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade seq2seq"
+        )
     return data
 
 

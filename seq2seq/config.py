@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,17 @@ from typing import Any, Literal
 import yaml
 
 from .errors import UserError
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads 1e-3 as a string (it wants 1.0e-3); configs mean the number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d[\d_]*)?(\.[\d_]*)?[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
 
 # ---------------------------------------------------------------- field helpers
 
@@ -90,7 +102,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    seed: int = 42
+    seed: int = _ranged(42, 0)  # numpy seeds the epoch order and refuses negative seeds
     epochs: int = _ranged(10, 1)
     lr: float = _ranged(5e-4, 0.0)
     betas: tuple[float, float] = (0.9, 0.999)
@@ -149,7 +161,7 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Confi
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read config file {path}: {e}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -176,7 +188,7 @@ def apply_override(raw: dict, item: str) -> None:
     if not sep or not key.strip():
         raise UserError(f"override '{item}' must look like section.key=value, e.g. train.lr=0.001")
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
         value = text
     parts = key.strip().split(".")

@@ -47,8 +47,12 @@ class Batch:
         return int(self.tgt_out.ne(PAD_ID).sum())
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device, non_blocking=True) for t in
-                       (self.src, self.src_lengths, self.tgt_in, self.tgt_out)))
+        return Batch(
+            *(
+                t.to(device, non_blocking=True)
+                for t in (self.src, self.src_lengths, self.tgt_in, self.tgt_out)
+            )
+        )
 
 
 def pad_src(src: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,6 +231,8 @@ def epoch_batches(
     """
     rng = np.random.default_rng([seed, epoch])
     keep = np.flatnonzero((src_lengths <= cfg.max_len) & (tgt_lengths <= cfg.max_len))
+    if len(keep) == 0:
+        return []
     order = rng.permutation(keep)
     padded = np.maximum(src_lengths, tgt_lengths) + 1  # + EOS (BOS on the input side)
     per_batch = cfg.batch_sentences or max(1, cfg.batch_tokens // max(1, int(padded[keep].mean())))
@@ -261,9 +267,6 @@ def _cut(order: np.ndarray, padded: np.ndarray, batch_tokens: int, batch_sentenc
     return batches
 
 
-def load_corpus(
-    src_path: str, tgt_path: str, tokenizer: Tokenizer, cache_dir: str | Path
-) -> Corpus:
+def load_corpus(src_path: str, tgt_path: str, tokenizer: Tokenizer, cache_dir: str | Path) -> Corpus:
     digest = check_parallel(src_path, tgt_path)
     return encode_corpus(Path(src_path), Path(tgt_path), digest, tokenizer, Path(cache_dir))
-

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from .attention import Attention
 from .cells import RecurrentCell, State
+from .dropout import Dropout
 from .encoder import EncoderOutput
 
 
@@ -71,7 +72,7 @@ class AttentionDecoder(nn.Module):
         self.cells = nn.ModuleList(cells)
         self.hidden_size = hidden
         self.feed_size = feed_size
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         # s_0 = tanh(W_b h_final): one block per layer and state (h, and c for an LSTM)
         self.bridge = nn.Linear(encoder_size, hidden * len(cells) * cells[0].n_states)
         self.input_emb = nn.Linear(embedding.embedding_dim, gates * hidden)  # holds b_i
@@ -93,8 +94,13 @@ class AttentionDecoder(nn.Module):
         logits, state, attention = self(prev.unsqueeze(1), memory, state)
         return logits.squeeze(1), state, attention.squeeze(1)
 
-    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
-        """tgt_in (B, T) -> logits (B, T, V), final state, attention weights (B, T, S)."""
+    def forward(
+        self, tgt_in: Tensor, memory: Memory, state: DecoderState, positions: Tensor | None = None
+    ) -> tuple[Tensor, DecoderState, Tensor]:
+        """tgt_in (B, T) -> logits (B, T, V), final state, attention weights (B, T, S).
+
+        With `positions` (B, T) bool, logits only at those positions, (N, V): training scores
+        the real target tokens only, so padding costs nothing in the output layer."""
         raise NotImplementedError
 
     def _stack(self, x_proj: Tensor, layers: tuple[State, ...]) -> tuple[State, ...]:
@@ -108,42 +114,64 @@ class AttentionDecoder(nn.Module):
 class BahdanauDecoder(AttentionDecoder):
     """Attend with s_{i-1}, then step on [E y_{i-1}; c_i]; readout o_i = tanh(W_o [s_i; c_i])."""
 
-    def __init__(self, embedding: nn.Embedding, attention: Attention, cells: list[RecurrentCell],
-                 encoder_size: int, dropout: float):
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        attention: Attention,
+        cells: list[RecurrentCell],
+        encoder_size: int,
+        dropout: float,
+    ):
         hidden = cells[0].hidden_size
         super().__init__(embedding, attention, cells, encoder_size, hidden + encoder_size, 0, dropout)
         self.input_context = nn.Linear(encoder_size, cells[0].gates * hidden, bias=False)
 
-    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+    def forward(
+        self, tgt_in: Tensor, memory: Memory, state: DecoderState, positions: Tensor | None = None
+    ) -> tuple[Tensor, DecoderState, Tensor]:
         x_emb = self.input_emb(self.dropout(self.embedding(tgt_in)))  # (B, T, G)
         layers, readout_in, weights = state.layers, [], []
-        for t in range(tgt_in.size(1)):
+        for x_t in x_emb.unbind(1):
             context, alpha = self.attention(layers[-1][0], memory.proj_keys, memory.values, memory.mask)
-            layers = self._stack(x_emb[:, t] + self.input_context(context), layers)
+            layers = self._stack(x_t + self.input_context(context), layers)
             readout_in.append(torch.cat([layers[-1][0], context], dim=-1))
             weights.append(alpha)
-        readout = torch.tanh(self.readout(self.dropout(torch.stack(readout_in, dim=1))))  # (B, T, H)
+        readout_in = _at(torch.stack(readout_in, dim=1), positions)  # (B, T, H + D) or (N, H + D)
+        readout = torch.tanh(self.readout(self.dropout(readout_in)))
         return self.output(readout), DecoderState(layers, state.feed), torch.stack(weights, dim=1)
 
 
 class LuongDecoder(AttentionDecoder):
     """Step on [E y_{t-1}; o~_{t-1}] (input feeding), attend with h_t, o~_t = tanh(W_c [c_t; h_t])."""
 
-    def __init__(self, embedding: nn.Embedding, attention: Attention, cells: list[RecurrentCell],
-                 encoder_size: int, dropout: float):
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        attention: Attention,
+        cells: list[RecurrentCell],
+        encoder_size: int,
+        dropout: float,
+    ):
         hidden = cells[0].hidden_size
         super().__init__(embedding, attention, cells, encoder_size, encoder_size + hidden, hidden, dropout)
         self.input_feed = nn.Linear(hidden, cells[0].gates * hidden, bias=False)
 
-    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+    def forward(
+        self, tgt_in: Tensor, memory: Memory, state: DecoderState, positions: Tensor | None = None
+    ) -> tuple[Tensor, DecoderState, Tensor]:
         x_emb = self.input_emb(self.dropout(self.embedding(tgt_in)))  # (B, T, G)
         layers, feed, outputs, weights = state.layers, state.feed, [], []
-        for t in range(tgt_in.size(1)):
-            layers = self._stack(x_emb[:, t] + self.input_feed(self.dropout(feed)), layers)
+        for x_t in x_emb.unbind(1):
+            layers = self._stack(x_t + self.input_feed(self.dropout(feed)), layers)
             h_t = layers[-1][0]
             context, alpha = self.attention(h_t, memory.proj_keys, memory.values, memory.mask)
             feed = torch.tanh(self.readout(self.dropout(torch.cat([context, h_t], dim=-1))))  # eq. 5
             outputs.append(feed)
             weights.append(alpha)
-        logits = self.output(torch.stack(outputs, dim=1))  # (B, T, V)
+        logits = self.output(_at(torch.stack(outputs, dim=1), positions))  # (B, T, V) or (N, V)
         return logits, DecoderState(layers, feed), torch.stack(weights, dim=1)
+
+
+def _at(x: Tensor, positions: Tensor | None) -> Tensor:
+    """(B, T, F) -> (N, F) rows at the True positions (B, T), or x unchanged."""
+    return x if positions is None else x[positions]

@@ -11,6 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .dropout import Dropout
+
 
 @dataclass(frozen=True)
 class EncoderOutput:
@@ -31,7 +33,7 @@ class RNNEncoder(nn.Module):
         super().__init__()
         self.embedding = embedding
         self.rnn = rnn
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.output_size = rnn.hidden_size * (2 if rnn.bidirectional else 1)
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:

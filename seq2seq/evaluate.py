@@ -26,8 +26,9 @@ from .tokenizer import Tokenizer
 @dataclass(frozen=True)
 class Translation:
     source: str
-    hypotheses: list[Hypothesis]  # best first
+    hypotheses: list[Hypothesis]  # best first; empty for an empty line
     texts: list[str]  # detokenized, one per hypothesis
+    parts: int = 1  # > 1: the line was longer than max_src_len and translated in this many parts
 
     @property
     def text(self) -> str:
@@ -41,28 +42,78 @@ def translate(
     search: SearchConfig,
     n_best: int = 1,
     with_attention: bool = False,
+    max_src_len: int = 0,
 ) -> list[Translation]:
-    """Translate lines with greedy (beam_size 1) or beam search; one Translation per line, in order."""
+    """Translate lines with greedy (beam_size 1) or beam search; one Translation per line, in order.
+
+    An empty line gives an empty translation. A line of more than `max_src_len` pieces (0: no
+    limit) is cut into parts of at most that many pieces, each translated on its own, and the
+    parts' translations are joined with a space (their attention is not kept).
+    """
     model.eval()
-    device = next(model.parameters()).device
     ids = tokenizer.src.encode(lines)
-    lengths = np.array([len(x) + 1 for x in ids])
-    results: list[list[Hypothesis]] = [[] for _ in lines]
+    chunks, owner = [], []  # the pieces to decode, and the line each belongs to
+    for i, (line, x) in enumerate(zip(lines, ids)):
+        if not line.strip():
+            continue
+        step = max_src_len or max(len(x), 1)
+        for start in range(0, max(len(x), 1), step):
+            chunks.append(x[start : start + step])
+            owner.append(i)
+    found = _decode(model, chunks, search, n_best, with_attention)
+    per_line: list[list[list[Hypothesis]]] = [[] for _ in lines]
+    for i, hyps in zip(owner, found):
+        per_line[i].append(hyps)
+    out = []
+    for line, parts in zip(lines, per_line):
+        if len(parts) <= 1:
+            hyps = parts[0] if parts else []
+            texts = [tokenizer.tgt.decode(h.tokens) for h in hyps]
+        else:  # the k-th hypothesis of a split line joins the k-th (or last) one of every part
+            picks = [[p[min(k, len(p) - 1)] for p in parts] for k in range(max(map(len, parts)))]
+            hyps = [_joined(hs) for hs in picks]
+            texts = [" ".join(tokenizer.tgt.decode(h.tokens) for h in hs) for hs in picks]
+        out.append(Translation(line, hyps, texts, max(len(parts), 1)))
+    return out
+
+
+def _decode(
+    model: Seq2Seq, chunks: list[np.ndarray], search: SearchConfig, n_best: int, with_attention: bool
+) -> list[list[Hypothesis]]:
+    """Decode id sequences in length-sorted token-budget batches; results in input order."""
+    device = next(model.parameters()).device
+    lengths = np.array([len(x) + 1 for x in chunks], dtype=np.int64)
+    results: list[list[Hypothesis]] = [[] for _ in chunks]
     for batch in sorted_batches(lengths, search.batch_tokens):
-        src, src_lengths = pad_src([ids[i] for i in batch])
+        src, src_lengths = pad_src([chunks[i] for i in batch])
         src, src_lengths = src.to(device), src_lengths.to(device)
         max_lens = max_lengths(src_lengths, search.max_len_ratio, search.max_len_offset)
         if search.beam_size == 1:
             found = greedy_search(model, src, src_lengths, max_lens, with_attention)
         else:
-            found = beam_search(model, src, src_lengths, max_lens, search.beam_size,
-                                search.length_penalty, n_best, with_attention)
+            found = beam_search(
+                model,
+                src,
+                src_lengths,
+                max_lens,
+                search.beam_size,
+                search.length_penalty,
+                n_best,
+                with_attention,
+            )
         for i, hyps in zip(batch, found):
             results[i] = hyps
-    return [
-        Translation(line, hyps, [tokenizer.tgt.decode(h.tokens) for h in hyps])
-        for line, hyps in zip(lines, results)
-    ]
+    return results
+
+
+def _joined(hyps: list[Hypothesis]) -> Hypothesis:
+    return Hypothesis(
+        tokens=[t for h in hyps for t in h.tokens],
+        score=sum(h.score for h in hyps),
+        norm_score=sum(h.norm_score for h in hyps),
+        token_logprobs=[x for h in hyps for x in h.token_logprobs],
+        attention=None,
+    )
 
 
 @dataclass(frozen=True)
@@ -71,24 +122,27 @@ class Scores:
     chrf: float
     ter: float | None
     signatures: dict[str, str] = field(default_factory=dict)
-    lines: dict[str, str] = field(default_factory=dict)  # sacrebleu's own one-line summaries
+    lines: dict[str, str] = field(default_factory=dict)  # as sacrebleu prints them: "BLEU|sig = ..."
 
 
-def score(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False,
-          tokenize: str | None = None, with_ter: bool = True) -> Scores:
-    """Corpus BLEU, chrF and TER with sacrebleu (defaults: cased BLEU, 13a tokenization)."""
-    bleu = BLEU(lowercase=lowercase, tokenize=tokenize)
-    chrf = CHRF(lowercase=lowercase)
-    refs = [list(references)]
-    b, c = bleu.corpus_score(list(hypotheses), refs), chrf.corpus_score(list(hypotheses), refs)
-    signatures = {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}
-    lines = {"bleu": str(b), "chrf": str(c)}
-    ter_score = None
+def score(
+    hypotheses: Sequence[str],
+    references: Sequence[str],
+    lowercase: bool = False,
+    tokenize: str | None = None,
+    with_ter: bool = True,
+) -> Scores:
+    """Corpus BLEU, chrF (and TER) with sacrebleu; defaults: cased BLEU with 13a tokenization."""
+    metrics = {"bleu": BLEU(lowercase=lowercase, tokenize=tokenize), "chrf": CHRF(lowercase=lowercase)}
     if with_ter:
-        ter = TER(case_sensitive=not lowercase)
-        t = ter.corpus_score(list(hypotheses), refs)
-        ter_score, signatures["ter"], lines["ter"] = t.score, str(ter.get_signature()), str(t)
-    return Scores(b.score, c.score, ter_score, signatures, lines)
+        metrics["ter"] = TER()
+    refs = [list(references)]
+    values, signatures, lines = {}, {}, {}
+    for name, metric in metrics.items():
+        result = metric.corpus_score(list(hypotheses), refs)
+        values[name], signatures[name] = result.score, str(metric.get_signature())
+        lines[name] = result.format(signature=signatures[name])
+    return Scores(values["bleu"], values["chrf"], values.get("ter"), signatures, lines)
 
 
 @torch.inference_mode()

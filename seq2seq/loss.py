@@ -10,7 +10,7 @@ from .tokenizer import PAD_ID
 
 
 def sequence_loss(logits: Tensor, targets: Tensor, smoothing: float) -> tuple[Tensor, Tensor]:
-    """logits (B, T, V), targets (B, T) -> (summed loss, number of non-padding tokens).
+    """logits (..., V), targets (...) -> (summed loss, number of non-padding tokens).
 
     With smoothing eps the target distribution is (1 - eps) on the reference token plus eps spread
     uniformly over the vocabulary; padding positions contribute nothing. The loss is computed in

@@ -29,19 +29,26 @@ class Seq2Seq(nn.Module):
         """src (B, S), src_lengths (B,) -> attention memory and the decoder's initial state."""
         return self.decoder.prepare(self.encoder(src, src_lengths))
 
-    def decode_step(self, prev: Tensor, memory: Memory, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
+    def decode_step(
+        self, prev: Tensor, memory: Memory, state: DecoderState
+    ) -> tuple[Tensor, DecoderState, Tensor]:
         """prev (B,) -> logits (B, V), next state, attention weights (B, S)."""
         return self.decoder.step(prev, memory, state)
 
-    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
-        """Teacher forcing: (B, S), (B,), (B, T) -> logits (B, T, V)."""
+    def forward(
+        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, positions: Tensor | None = None
+    ) -> Tensor:
+        """Teacher forcing: (B, S), (B,), (B, T) -> logits (B, T, V), or (N, V) at the N True
+        `positions` (B, T) only."""
         memory, state = self.encode(src, src_lengths)
-        logits, _, _ = self.decoder(tgt_in, memory, state)
+        logits, _, _ = self.decoder(tgt_in, memory, state, positions)
         return logits
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
     enc, dec = cfg.encoder, cfg.decoder
+    if cfg.tie_src_tgt_embeddings and src_vocab_size != tgt_vocab_size:
+        raise ValueError("tied source and target embeddings need one vocabulary for both sides")
     src_embedding = nn.Embedding(src_vocab_size, enc.emb_size, padding_idx=PAD_ID)
     tgt_embedding = (
         src_embedding
@@ -49,8 +56,12 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> S
         else nn.Embedding(tgt_vocab_size, dec.emb_size, padding_idx=PAD_ID)
     )
     rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[enc.rnn](
-        enc.emb_size, enc.hidden_size, num_layers=enc.layers, bidirectional=enc.bidirectional,
-        dropout=enc.dropout if enc.layers > 1 else 0.0, batch_first=True,
+        enc.emb_size,
+        enc.hidden_size,
+        num_layers=enc.layers,
+        bidirectional=enc.bidirectional,
+        dropout=enc.dropout if enc.layers > 1 else 0.0,
+        batch_first=True,
     )
     encoder = RNNEncoder(src_embedding, rnn, enc.dropout)
     cell = {"gru": GRUCell, "lstm": LSTMCell}[dec.rnn]

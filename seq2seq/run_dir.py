@@ -17,10 +17,29 @@ from .config import Config, flatten, to_dict
 from .errors import UserError
 
 # keys that may differ when resuming: they do not change what the run computes up to now
-SAFE_TO_CHANGE = ("train.epochs", "train.early_stopping_patience", "train.checkpoint_every",
-                  "train.log_every", "train.examples", "train.threads", "search.", "cache_dir")
-VALIDATION_COLUMNS = ("epoch", "step", "train_loss", "valid_loss", "valid_ppl", "bleu", "chrf", "lr",
-                      "train_tokens", "train_seconds", "elapsed_seconds")
+SAFE_TO_CHANGE = (
+    "train.epochs",
+    "train.early_stopping_patience",
+    "train.checkpoint_every",
+    "train.log_every",
+    "train.examples",
+    "train.threads",
+    "search.",
+    "cache_dir",
+)
+VALIDATION_COLUMNS = (
+    "epoch",
+    "step",
+    "train_loss",
+    "valid_loss",
+    "valid_ppl",
+    "bleu",
+    "chrf",
+    "lr",
+    "train_tokens",
+    "train_seconds",
+    "elapsed_seconds",
+)
 
 
 @dataclass
@@ -44,8 +63,10 @@ class RunDir:
             raise UserError(f"run_dir {path} is a file; choose a directory path for run_dir")
         if path.is_dir() and any(path.iterdir()):
             if not resume:
-                raise UserError(f"run directory {path} already holds a run; continue it with --resume, "
-                                "or choose another one with --set run_dir=NEW_DIR")
+                raise UserError(
+                    f"run directory {path} already holds a run; continue it with --resume, "
+                    "or choose another one with --set run_dir=NEW_DIR"
+                )
             if (path / "last.pt").exists():
                 resume_from = load_bundle(path / "last.pt")
                 if "train_state" not in resume_from:
@@ -57,8 +78,9 @@ class RunDir:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
-            raise UserError(f"cannot write to run directory {path} ({e.strerror or e}); "
-                            "choose a writable run_dir") from None
+            raise UserError(
+                f"cannot write to run directory {path} ({e.strerror or e}); choose a writable run_dir"
+            ) from None
         _log_to(path / "train.log")
         return cls(path, resume_from)
 
@@ -76,12 +98,17 @@ class RunDir:
 
 def _check_same_run(saved: Config, new: Config, path: Path) -> None:
     old_keys, new_keys = flatten(to_dict(saved)), flatten(to_dict(new))
-    changed = [k for k in sorted(set(old_keys) | set(new_keys))
-               if old_keys.get(k) != new_keys.get(k) and not k.startswith(SAFE_TO_CHANGE)]
+    changed = [
+        k
+        for k in sorted(set(old_keys) | set(new_keys))
+        if old_keys.get(k) != new_keys.get(k) and not k.startswith(SAFE_TO_CHANGE)
+    ]
     if changed:
         listed = ", ".join(f"{k} ({old_keys.get(k)!r} -> {new_keys.get(k)!r})" for k in changed)
-        raise UserError(f"cannot resume {path} with a config that changes the run: {listed}; "
-                        "restore those values or start a new run_dir")
+        raise UserError(
+            f"cannot resume {path} with a config that changes the run: {listed}; "
+            "restore those values or start a new run_dir"
+        )
 
 
 def _log_to(file: Path) -> None:

@@ -64,8 +64,17 @@ def greedy_search(
         prev = best
     scores = logprobs.sum(dim=1)
     return [
-        [_hypothesis(tokens[b], logprobs[b], attention[b] if attention is not None else None,
-                     int(lengths[b]), float(scores[b]), float(scores[b]), int(src_lengths[b]))]
+        [
+            _hypothesis(
+                tokens[b],
+                logprobs[b],
+                attention[b] if attention is not None else None,
+                int(lengths[b]),
+                float(scores[b]),
+                float(scores[b]),
+                int(src_lengths[b]),
+            )
+        ]
         for b in range(n)
     ]
 
@@ -86,17 +95,16 @@ def beam_search(
     At every step each sentence's K live hypotheses are extended by every token; of the 2K best
     candidates, those that end in EOS and rank within the first K join the sentence's finished
     pool (the N best by normalized score are kept), and the K best others live on. A sentence is
-    done when its N-th best finished hypothesis beats the best score any live one could still
-    reach (scores only fall as tokens are added; the penalty is largest at the maximum length),
-    or when it hits its maximum length.
+    done when no live hypothesis can beat its N-th best finished one any more (scores only fall
+    as tokens are added, and the penalty is largest at the maximum length, so the best score a
+    live one can still reach is known), or at its maximum length.
     """
     K, N = beam_size, n_best
     B, S = src.shape
     device = src.device
     steps = int(max_lens.max()) + 1
-    memory, state = model.encode(src, src_lengths)
-    beams = torch.arange(B, device=device).repeat_interleave(K)
-    memory, state = memory.select(beams), state.select(beams)
+    memory, state = model.encode(src, src_lengths)  # memory: one row per sentence, shared by its beams
+    state = state.select(torch.arange(B, device=device).repeat_interleave(K))
 
     # live hypotheses, one row per active sentence
     live_scores = torch.full((B, K), float("-inf"), device=device)
@@ -149,16 +157,30 @@ def beam_search(
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
-            active, live_scores, pool_norm, pool_scores = active[keep], live_scores[keep], pool_norm[keep], pool_scores[keep]
-            live, pool = live.rows(keep), pool.rows(keep)
+            active, live_scores = active[keep], live_scores[keep]
+            pool_norm, pool_scores, live, pool = (
+                pool_norm[keep],
+                pool_scores[keep],
+                live.rows(keep),
+                pool.rows(keep),
+            )
             flat = (keep.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
-            memory, state, prev = memory.select(flat), state.select(flat), prev[flat]
+            memory, state, prev = memory.select(keep), state.select(flat), prev[flat]
 
     return [
-        [_hypothesis(out.tokens[b, i], out.logprobs[b, i], out.attention[b, i] if with_attention else None,
-                     int(out.lengths[b, i]), float(out_scores[b, i]), float(out_norm[b, i]),
-                     int(src_lengths[b]))
-         for i in range(N) if torch.isfinite(out_norm[b, i])]
+        [
+            _hypothesis(
+                out.tokens[b, i],
+                out.logprobs[b, i],
+                out.attention[b, i] if with_attention else None,
+                int(out.lengths[b, i]),
+                float(out_scores[b, i]),
+                float(out_norm[b, i]),
+                int(src_lengths[b]),
+            )
+            for i in range(N)
+            if torch.isfinite(out_norm[b, i])
+        ]
         for b in range(B)
     ]
 
@@ -193,9 +215,11 @@ class _History:
 
     def select(self, index: Tensor) -> _History:
         """index (R, C) picks C of the M hypotheses of each row."""
+
         def pick(x: Tensor) -> Tensor:
             idx = index.view(*index.shape, *([1] * (x.dim() - 2))).expand(*index.shape, *x.shape[2:])
             return x.gather(1, idx)
+
         return _History(pick(self.tokens), pick(self.logprobs), pick(self.lengths), pick(self.attention))
 
     def rows(self, index: Tensor) -> _History:
@@ -207,14 +231,23 @@ class _History:
 
     @staticmethod
     def cat(a: _History, b: _History) -> _History:
-        return _History(*(torch.cat([x, y], dim=1) for x, y in
-                          zip((a.tokens, a.logprobs, a.lengths, a.attention),
-                              (b.tokens, b.logprobs, b.lengths, b.attention))))
+        return _History(
+            *(
+                torch.cat([x, y], dim=1)
+                for x, y in zip(
+                    (a.tokens, a.logprobs, a.lengths, a.attention),
+                    (b.tokens, b.logprobs, b.lengths, b.attention),
+                )
+            )
+        )
 
 
 def _log_softmax(logits: Tensor, must_end: Tensor) -> Tensor:
-    """Log-probabilities in fp32; rows where must_end is set may only produce EOS."""
+    """Log-probabilities in fp32; PAD and BOS are never produced; rows where must_end is set may
+    only produce EOS."""
     logp = torch.log_softmax(logits.float(), dim=-1)
+    logp[:, PAD_ID] = float("-inf")
+    logp[:, BOS_ID] = float("-inf")
     if bool(must_end.any()):
         not_eos = torch.ones(logp.size(-1), dtype=torch.bool, device=logp.device)
         not_eos[EOS_ID] = False
@@ -222,8 +255,15 @@ def _log_softmax(logits: Tensor, must_end: Tensor) -> Tensor:
     return logp
 
 
-def _hypothesis(tokens: Tensor, logprobs: Tensor, attention: Tensor | None, length: int,
-                score: float, norm_score: float, src_len: int) -> Hypothesis:
+def _hypothesis(
+    tokens: Tensor,
+    logprobs: Tensor,
+    attention: Tensor | None,
+    length: int,
+    score: float,
+    norm_score: float,
+    src_len: int,
+) -> Hypothesis:
     return Hypothesis(
         tokens=tokens[: length - 1].tolist(),
         score=score,

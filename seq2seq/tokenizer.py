@@ -82,21 +82,33 @@ class Tokenizer:
 
 
 def train_or_load(
-    cfg: TokenizerConfig, src_path: Path, tgt_path: Path, fingerprint: str, cache_dir: Path, log
+    cfg: TokenizerConfig,
+    src_path: Path,
+    tgt_path: Path,
+    fingerprint: str,
+    cache_dir: Path,
+    log,
+    shared_vocab: bool = False,
 ) -> Tokenizer:
     """The tokenizer for these training files and settings, trained on first use and cached.
 
     `fingerprint` identifies the training files' content; together with the settings it names
-    the cache entry, so a changed file or setting trains a new tokenizer.
+    the cache entry, so a changed file or setting trains a new tokenizer. With `shared_vocab`
+    (a joint model whose source and target embeddings are tied) both sides use the union of the
+    pieces either side uses, so an id means the same piece on both sides.
     """
+    if shared_vocab and not cfg.joint:
+        raise ValueError("a shared vocabulary needs a joint SentencePiece model")
     key = hashlib.sha256(
-        json.dumps([asdict(cfg), fingerprint, spm.__version__], sort_keys=True).encode()
+        json.dumps([asdict(cfg), fingerprint, spm.__version__, shared_vocab], sort_keys=True).encode()
     ).hexdigest()[:16]
     entry = cache_dir / f"tokenizer-{key}"
     if not (entry / "vocab.json").exists():
-        log(f"training SentencePiece {cfg.model_type} tokenizer ({cfg.vocab_size} pieces, "
-            f"{'joint' if cfg.joint else 'separate'}) on {src_path} and {tgt_path}")
-        _train(cfg, src_path, tgt_path, entry)
+        log(
+            f"training SentencePiece {cfg.model_type} tokenizer ({cfg.vocab_size} pieces, "
+            f"{'joint' if cfg.joint else 'separate'}) on {src_path} and {tgt_path}"
+        )
+        _train(cfg, src_path, tgt_path, entry, shared_vocab)
     else:
         log(f"reusing tokenizer {entry}")
     vocab = json.loads((entry / "vocab.json").read_text())
@@ -108,7 +120,7 @@ def train_or_load(
     return tok
 
 
-def _train(cfg: TokenizerConfig, src_path: Path, tgt_path: Path, entry: Path) -> None:
+def _train(cfg: TokenizerConfig, src_path: Path, tgt_path: Path, entry: Path, shared_vocab: bool) -> None:
     cache_root = entry.parent
     cache_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_root, prefix=".tmp-tokenizer-"))
@@ -121,6 +133,8 @@ def _train(cfg: TokenizerConfig, src_path: Path, tgt_path: Path, entry: Path) ->
             _train_spm(cfg, [tgt_path], tmp / "tgt.model")
         src_ids = _used_pieces(tmp / "src.model", src_path)
         tgt_ids = _used_pieces(tmp / "tgt.model", tgt_path)
+        if shared_vocab:
+            src_ids = tgt_ids = sorted(set(src_ids) | set(tgt_ids))
         (tmp / "vocab.json").write_text(json.dumps({"src_ids": src_ids, "tgt_ids": tgt_ids}))
         try:
             os.replace(tmp, entry)  # atomic: a concurrent run either sees all of it or none

@@ -27,6 +27,7 @@ from .errors import UserError
 from .loss import sequence_loss
 from .model import Seq2Seq, build_model
 from .run_dir import RunDir
+from .tokenizer import PAD_ID
 
 log = logging.getLogger("seq2seq")
 
@@ -53,14 +54,19 @@ class Trainer:
         tc = cfg.train
         self.device = _device(tc.device)
         self.autocast = functools.partial(
-            torch.autocast, self.device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16,
-                                                     "fp32": torch.float32}[tc.precision],
-            enabled=tc.precision != "fp32")
+            torch.autocast,
+            self.device.type,
+            dtype={"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[tc.precision],
+            enabled=tc.precision != "fp32",
+        )
         self.tokenizer, self.train_data, self.valid_data, self.valid_src, self.valid_ref = _load_data(cfg)
-        self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
+        self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(
+            self.device
+        )
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr, betas=tc.betas,
-                                          weight_decay=tc.weight_decay)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True
+        )
         self.scheduler = _scheduler(self.optimizer, tc)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=tc.precision == "fp16")
         self.progress = Progress()
@@ -82,10 +88,17 @@ class Trainer:
 
     def train_epoch(self) -> None:
         p, tc = self.progress, self.cfg.train
-        plan = data.epoch_batches(self.train_data.src_lengths, self.train_data.tgt_lengths,
-                                  self.cfg.data, tc.seed, p.epoch)
-        bar = tqdm(total=len(plan), initial=p.position, desc=f"epoch {p.epoch + 1}", unit="batch",
-                   dynamic_ncols=True, leave=False)
+        plan = data.epoch_batches(
+            self.train_data.src_lengths, self.train_data.tgt_lengths, self.cfg.data, tc.seed, p.epoch
+        )
+        bar = tqdm(
+            total=len(plan),
+            initial=p.position,
+            desc=f"epoch {p.epoch + 1}",
+            unit="batch",
+            dynamic_ncols=True,
+            leave=False,
+        )
         self.model.train()
         while p.position < len(plan) and not self.interrupted:
             group = plan[p.position : p.position + tc.accumulate]
@@ -95,10 +108,16 @@ class Trainer:
             p.position, p.step = p.position + len(group), p.step + 1
             p.epoch_loss, p.epoch_tokens = p.epoch_loss + loss, p.epoch_tokens + tokens
             bar.update(len(group))
-            bar.set_postfix(loss=f"{loss / tokens:.3f}", lr=f"{self._lr():.2e}",
-                            tok_s=f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):.0f}", refresh=False)
+            bar.set_postfix(
+                loss=f"{loss / tokens:.3f}",
+                lr=f"{self._lr():.2e}",
+                tok_s=f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):.0f}",
+                refresh=False,
+            )
             if p.step % tc.log_every == 0:
-                log.debug(f"epoch {p.epoch + 1} update {p.step}: loss {loss / tokens:.4f} lr {self._lr():.3g}")
+                log.debug(
+                    f"epoch {p.epoch + 1} update {p.step}: loss {loss / tokens:.4f} lr {self._lr():.3g}"
+                )
             if tc.checkpoint_every and p.step % tc.checkpoint_every == 0:
                 self.save_last()
         bar.close()
@@ -112,16 +131,18 @@ class Trainer:
         summed = 0.0
         for batch in batches:
             batch = batch.to(self.device)
+            real = batch.tgt_out != PAD_ID
             with self.autocast():
-                logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)
-            loss, _ = sequence_loss(logits, batch.tgt_out, tc.label_smoothing)
+                logits = self.model(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
+            loss, _ = sequence_loss(logits, batch.tgt_out[real], tc.label_smoothing)
             self.scaler.scale(loss / total_tokens).backward()
-            summed += float(loss)
+            summed += float(loss.detach())
         if not torch.isfinite(torch.tensor(summed)):
             raise UserError(
                 f"training loss became {summed} at update {self.progress.step + 1} (epoch "
                 f"{self.progress.epoch + 1}); stopped, and last.pt is left as it was. Lower train.lr, "
-                "keep train.clip_grad_norm on, or use train.precision: fp32")
+                "keep train.clip_grad_norm on, or use train.precision: fp32"
+            )
         if tc.clip_grad_norm:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip_grad_norm)
@@ -136,7 +157,9 @@ class Trainer:
         p, tc = self.progress, self.cfg.train
         row = self.validate()
         improved = row["bleu"] > p.best_bleu
-        p.best_bleu, p.bad_validations = (row["bleu"], 0) if improved else (p.best_bleu, p.bad_validations + 1)
+        p.best_bleu, p.bad_validations = (
+            (row["bleu"], 0) if improved else (p.best_bleu, p.bad_validations + 1)
+        )
         if improved:
             save_model(self.run.best, self.model, self.cfg, self.tokenizer)
             log.info(f"new best BLEU {row['bleu']:.2f}: saved {self.run.best}")
@@ -157,21 +180,31 @@ class Trainer:
         scores = evaluate.score([t.text for t in translations], self.valid_ref, with_ter=False)
         train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
         row = {
-            "epoch": p.epoch + 1, "step": p.step, "train_loss": round(train_loss, 4),
-            "valid_loss": round(nll, 4), "valid_ppl": round(evaluate.perplexity(nll), 3),
-            "bleu": round(scores.bleu, 2), "chrf": round(scores.chrf, 2), "lr": self._lr(),
-            "train_tokens": p.epoch_tokens, "train_seconds": round(p.epoch_seconds, 1),
+            "epoch": p.epoch + 1,
+            "step": p.step,
+            "train_loss": round(train_loss, 4),
+            "valid_loss": round(nll, 4),
+            "valid_ppl": round(evaluate.perplexity(nll), 3),
+            "bleu": round(scores.bleu, 2),
+            "chrf": round(scores.chrf, 2),
+            "lr": self._lr(),
+            "train_tokens": p.epoch_tokens,
+            "train_seconds": round(p.epoch_seconds, 1),
             "elapsed_seconds": round(self._elapsed(), 1),
         }
-        log.info(f"epoch {row['epoch']} (update {p.step}): train loss {train_loss:.3f}, "
-                 f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):,.0f} target tokens/s over "
-                 f"{p.epoch_seconds:.1f} s of training; validation loss {nll:.3f}, ppl {row['valid_ppl']:.2f}, "
-                 f"decoded in {time.perf_counter() - start:.1f} s")
-        log.info(scores.lines["bleu"] + "   " + scores.signatures["bleu"])
-        log.info(scores.lines["chrf"] + "   " + scores.signatures["chrf"])
+        log.info(
+            f"epoch {row['epoch']} (update {p.step}): train loss {train_loss:.3f}, "
+            f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):,.0f} target tokens/s over "
+            f"{p.epoch_seconds:.1f} s of training; validation loss {nll:.3f}, ppl {row['valid_ppl']:.2f}, "
+            f"decoded in {time.perf_counter() - start:.1f} s"
+        )
+        log.info(scores.lines["bleu"])
+        log.info(scores.lines["chrf"])
         for i, t in enumerate(translations[: cfg.train.examples]):
-            log.info(f"example {i + 1}\n  source:     {t.source}\n  reference:  {self.valid_ref[i]}\n"
-                     f"  hypothesis: {t.text}")
+            log.info(
+                f"example {i + 1}\n  source:     {t.source}\n  reference:  {self.valid_ref[i]}\n"
+                f"  hypothesis: {t.text}"
+            )
         self.model.train()
         return row
 
@@ -183,8 +216,11 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": {"python": random.getstate(), "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "rng": {
+                "python": random.getstate(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
         }
 
     def load_state_dict(self, state: dict, weights: dict) -> None:
@@ -207,8 +243,9 @@ class Trainer:
     def _stopping_early(self) -> bool:
         patience = self.cfg.train.early_stopping_patience
         if patience and self.progress.bad_validations >= patience:
-            log.info(f"early stopping: no BLEU gain in {patience} validations "
-                     f"(best {self.progress.best_bleu:.2f})")
+            log.info(
+                f"early stopping: no BLEU gain in {patience} validations (best {self.progress.best_bleu:.2f})"
+            )
             return True
         return False
 
@@ -237,8 +274,10 @@ def train(cfg: Config, resume: bool = False) -> Progress:
     try:
         progress = trainer.fit()
     except KeyboardInterrupt:
-        log.info(f"interrupted: saved {run.last} at update {trainer.progress.step}; "
-                 "continue with the same command and --resume")
+        log.info(
+            f"interrupted: saved {run.last} at update {trainer.progress.step}; "
+            "continue with the same command and --resume"
+        )
         raise
     log.info(f"done: best validation BLEU {progress.best_bleu:.2f}, model in {run.best}")
     return progress
@@ -247,22 +286,41 @@ def train(cfg: Config, resume: bool = False) -> Progress:
 def _load_data(cfg: Config):
     d, cache = cfg.data, Path(cfg.cache_dir)
     digest = data.check_parallel(d.train_src, d.train_tgt)
-    tok = tokenizer.train_or_load(cfg.tokenizer, Path(d.train_src), Path(d.train_tgt), digest, cache, log.info)
+    tok = tokenizer.train_or_load(
+        cfg.tokenizer,
+        Path(d.train_src),
+        Path(d.train_tgt),
+        digest,
+        cache,
+        log.info,
+        shared_vocab=cfg.model.tie_src_tgt_embeddings,
+    )
     train_data = data.encode_corpus(Path(d.train_src), Path(d.train_tgt), digest, tok, cache)
     valid_data = data.load_corpus(d.valid_src, d.valid_tgt, tok, cache)
     valid_src, valid_ref = data.read_lines(d.valid_src), data.read_lines(d.valid_tgt)
-    log.info(f"data: {len(train_data):,} training pairs, {len(valid_data):,} validation pairs")
+    usable = int(((train_data.src_lengths <= d.max_len) & (train_data.tgt_lengths <= d.max_len)).sum())
+    if usable == 0:
+        raise UserError(
+            f"all {len(train_data):,} training pairs are longer than data.max_len "
+            f"({d.max_len} pieces); raise data.max_len"
+        )
+    log.info(
+        f"data: {len(train_data):,} training pairs ({len(train_data) - usable:,} longer than "
+        f"{d.max_len} pieces skipped), {len(valid_data):,} validation pairs"
+    )
     return tok, train_data, valid_data, valid_src, valid_ref
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, tc: TrainConfig):
     if tc.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=tc.plateau_factor, patience=tc.plateau_patience, min_lr=tc.min_lr)
+            optimizer, mode="max", factor=tc.plateau_factor, patience=tc.plateau_patience, min_lr=tc.min_lr
+        )
     if tc.schedule == "warmup_decay":  # linear warmup, then inverse square root decay
         warmup, floor = tc.warmup_steps, tc.min_lr / tc.lr
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: max(floor, min((step + 1) / warmup, (warmup / (step + 1)) ** 0.5)))
+            optimizer, lambda step: max(floor, min((step + 1) / warmup, (warmup / (step + 1)) ** 0.5))
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
 
@@ -287,9 +345,11 @@ def _as_tuple(x):
 def _on_sigint(handler):
     """The first Ctrl-C asks the loop to save and stop after the current update; a second one
     interrupts at once."""
+
     def first(signum, frame):
         handler()
         signal.signal(signal.SIGINT, previous)
+
     previous = signal.signal(signal.SIGINT, first)
     try:
         yield

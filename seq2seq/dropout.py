@@ -1,0 +1,30 @@
+"""Inverted dropout (Srivastava et al. 2014) with a cheaper mask on CPU.
+
+Same function as torch.nn.Dropout: in training, each element is zeroed with probability p and the
+rest are scaled by 1 / (1 - p); in eval mode it is the identity. The mask comes from torch.rand,
+which on CPU is several times faster than the Bernoulli sampler nn.Dropout uses (dropout was a
+fifth of a training step of the reference model); it draws from the same global generator, so runs
+stay reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class Dropout(nn.Module):
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must lie in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, device=x.device) >= self.p
+        return x.masked_fill(~keep, 0.0) * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,290 @@
+"""Use a trained model file: translate lines or a stream, test against references, average models.
+
+Everything here needs only the model file: the config, tokenizer and weights are all inside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+import torch
+from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.significance import PairedTest
+
+from . import evaluate
+from .checkpoint import atomic_save, bundle, load_bundle, model_from_bundle
+from .config import Config, SearchConfig
+from .data import read_lines
+from .errors import UserError
+from .evaluate import Translation
+from .model import Seq2Seq
+from .tokenizer import Tokenizer
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Translator:
+    model: Seq2Seq
+    tokenizer: Tokenizer
+    config: Config
+    search: SearchConfig
+    precision: str
+
+    @classmethod
+    def load(
+        cls, path: str | Path, device: str = "cpu", precision: str | None = None, **search: float | int | None
+    ) -> Translator:
+        """Load a model file; `search` overrides the decoding settings saved in it (None: keep)."""
+        model, cfg, tokenizer = model_from_bundle(load_bundle(path), path)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda, but PyTorch sees no GPU; use --device cpu")
+        settings = dataclasses.replace(cfg.search, **{k: v for k, v in search.items() if v is not None})
+        return cls(model.to(device).eval(), tokenizer, cfg, settings, precision or cfg.train.precision)
+
+    def autocast(self) -> AbstractContextManager:
+        device = next(self.model.parameters()).device.type
+        return torch.autocast(device, dtype=_DTYPES[self.precision], enabled=self.precision != "fp32")
+
+    def translate(
+        self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False
+    ) -> list[Translation]:
+        with self.autocast():
+            return evaluate.translate(
+                self.model,
+                self.tokenizer,
+                lines,
+                self.search,
+                n_best,
+                with_attention,
+                max_src_len=self.config.data.max_len,
+            )
+
+
+# ---------------------------------------------------------------- seq2seq test
+
+
+def test(
+    translator: Translator,
+    src: str,
+    ref: str,
+    output: str | None = None,
+    lowercase: bool = False,
+    tokenize: str | None = None,
+    compare: str | None = None,
+) -> dict:
+    """Translate a source file, score it against references; optionally compare with another
+    system's output by paired bootstrap resampling. Returns scores, signatures and timing."""
+    src_lines, refs = read_lines(src), read_lines(ref)
+    _same_length(src, len(src_lines), ref, len(refs))
+    other = read_lines(compare) if compare else None
+    if other is not None:
+        _same_length(compare, len(other), ref, len(refs))
+    start = time.perf_counter()
+    hyps = [t.text for t in translator.translate(src_lines)]
+    seconds = time.perf_counter() - start
+    if output:
+        Path(output).write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
+    scores = evaluate.score(hyps, refs, lowercase=lowercase, tokenize=tokenize)
+    result = {
+        "bleu": round(scores.bleu, 2),
+        "chrf": round(scores.chrf, 2),
+        "ter": round(scores.ter, 2),
+        "signatures": scores.signatures,
+        "lines": scores.lines,
+        "sentences": len(src_lines),
+        "seconds": round(seconds, 3),
+        "sentences_per_second": round(len(src_lines) / max(seconds, 1e-9), 1),
+    }
+    if other is not None:
+        result["compare"] = _paired_bootstrap(hyps, other, refs, compare, lowercase, tokenize)
+    return result
+
+
+def _paired_bootstrap(hyps, other, refs, other_name, lowercase, tokenize) -> dict:
+    metrics = {"BLEU": BLEU(lowercase=lowercase, tokenize=tokenize), "chrF": CHRF(lowercase=lowercase)}
+    test = PairedTest([("baseline", other), ("model", hyps)], metrics, [refs], test_type="bs", n_samples=1000)
+    _, scores = test()
+    out = {"baseline": other_name, "test": "paired bootstrap resampling, 1000 samples"}
+    for name in metrics:
+        base, ours = scores[name]
+        out[name] = {
+            "baseline": round(base.score, 2),
+            "model": round(ours.score, 2),
+            "model_mean": round(ours.mean, 2),
+            "model_ci95": round(ours.ci, 2),
+            "p_value": round(ours.p_value, 4),
+            "significant": ours.p_value < 0.05,
+        }
+    return out
+
+
+def _same_length(a: str, n_a: int, b: str, n_b: int) -> None:
+    if n_a != n_b:
+        raise UserError(f"{a} has {n_a} lines but {b} has {n_b}; they must be line-aligned")
+
+
+# ---------------------------------------------------------------- seq2seq translate
+
+
+def stream(
+    translator: Translator,
+    source: BinaryIO,
+    sink: TextIO,
+    fmt: str = "text",
+    n_best: int = 1,
+    warn: Callable[[str], None] = print,
+    plot_dir: Path | None = None,
+    batch_lines: int = 256,
+) -> int:
+    """Translate a byte stream line by line, one output line per input line, in order.
+
+    A reader thread queues input lines; each round translates every line already waiting (up to
+    `batch_lines`) and flushes the answers. In a pipe the queue is full, so work is batched; at a
+    terminal each line is answered as soon as it is entered. Returns the number of lines.
+    """
+    lines: queue.Queue = queue.Queue(maxsize=4 * batch_lines)
+    threading.Thread(target=_read_into, args=(source, lines), daemon=True).start()
+    done, count = False, 0
+    while not done:
+        raws = [lines.get()]
+        while raws[-1] is not None and len(raws) < batch_lines:
+            try:
+                raws.append(lines.get_nowait())
+            except queue.Empty:
+                break
+        done = raws[-1] is None
+        texts = [
+            _decode_line(raw, count + i + 1, warn) for i, raw in enumerate(r for r in raws if r is not None)
+        ]
+        if texts:
+            write_translations(translator, texts, sink, fmt, n_best, warn, plot_dir, first_line=count + 1)
+            count += len(texts)
+    return count
+
+
+def write_translations(
+    translator: Translator,
+    texts: list[str],
+    sink: TextIO,
+    fmt: str,
+    n_best: int,
+    warn: Callable[[str], None],
+    plot_dir: Path | None,
+    first_line: int = 1,
+) -> None:
+    with_attention = fmt == "jsonl" or plot_dir is not None
+    for offset, t in enumerate(translator.translate(texts, n_best, with_attention)):
+        number = first_line + offset
+        if t.parts > 1:
+            warn(
+                f"line {number}: longer than the {translator.config.data.max_len} pieces the model was "
+                f"trained on; translated in {t.parts} parts, joined with spaces"
+            )
+        if fmt == "jsonl":
+            sink.write(json.dumps(_as_json(t, translator.tokenizer), ensure_ascii=False) + "\n")
+        else:
+            sink.write("\t".join(t.texts[:n_best]) + "\n")
+        if plot_dir is not None and t.hypotheses and t.hypotheses[0].attention is not None:
+            plot_attention(t, translator.tokenizer, plot_dir / f"line{number:06d}.png")
+    sink.flush()
+
+
+def _read_into(source: BinaryIO, lines: queue.Queue) -> None:
+    for raw in source:
+        lines.put(raw)
+    lines.put(None)
+
+
+def _decode_line(raw: bytes, number: int, warn: Callable[[str], None]) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        warn(f"line {number}: bytes that are not UTF-8 were replaced by U+FFFD")
+    return text.rstrip("\r\n")
+
+
+def _as_json(t: Translation, tok: Tokenizer) -> dict:
+    src_pieces = tok.src.pieces(tok.src.encode([t.source])[0]) + ["</s>"] if t.source.strip() else []
+    return {
+        "source": t.source,
+        "source_pieces": src_pieces,
+        "hypotheses": [
+            {
+                "text": text,
+                "score": round(h.score, 4),
+                "normalized_score": round(h.norm_score, 4),
+                "pieces": tok.tgt.pieces(h.tokens) + ["</s>"],
+                "token_probs": [round(math.exp(lp), 4) for lp in h.token_logprobs],
+                "attention": [[round(w, 4) for w in row] for row in h.attention.tolist()]
+                if h.attention is not None
+                else None,
+            }
+            for h, text in zip(t.hypotheses, t.texts)
+        ],
+    }
+
+
+def plot_attention(t: Translation, tok: Tokenizer, path: Path) -> None:
+    """Heatmap of the best hypothesis' attention: target pieces (rows) by source pieces (columns)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UserError("--plot-attention needs matplotlib: pip install 'seq2seq[plot]'") from None
+    h = t.hypotheses[0]
+    src = tok.src.pieces(tok.src.encode([t.source])[0]) + ["</s>"]
+    tgt = tok.tgt.pieces(h.tokens) + ["</s>"]
+    weights = h.attention.float().numpy()
+    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(src) + 1.5), max(3, 0.35 * len(tgt) + 1.5)))
+    ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(src)), src, rotation=90)
+    ax.set_yticks(range(len(tgt)), tgt)
+    ax.set_xlabel("source")
+    ax.set_ylabel("translation")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- seq2seq average
+
+
+def average(paths: Iterable[str | Path], output: str | Path) -> int:
+    """Average the weights of several model files of one run into a new model file."""
+    paths = [Path(p) for p in paths]
+    output = Path(output)
+    if any(output.resolve() == p.resolve() for p in paths if p.exists()):
+        raise UserError(f"the output {output} is one of the inputs; choose a new file name")
+    bundles = [load_bundle(p) for p in paths]
+    first_model = bundles[0]["model"]
+    for p, b in zip(paths[1:], bundles[1:]):
+        if b["config"]["model"] != bundles[0]["config"]["model"] or b["model"].keys() != first_model.keys():
+            raise UserError(f"{p} does not have the same model as {paths[0]}; average checkpoints of one run")
+        if not all(torch.equal(b["tokenizer"][k], bundles[0]["tokenizer"][k]) for k in b["tokenizer"]):
+            raise UserError(f"{p} has another tokenizer than {paths[0]}; average checkpoints of one run")
+    model, cfg, tokenizer = model_from_bundle(bundles[0], paths[0])
+    averaged = {
+        name: (
+            torch.stack([b["model"][name].float() for b in bundles]).mean(0).to(t.dtype)
+            if t.is_floating_point()
+            else t
+        )
+        for name, t in first_model.items()
+    }
+    model.load_state_dict(averaged)
+    atomic_save(bundle(model, cfg, tokenizer), output)
+    return len(bundles)

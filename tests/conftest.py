@@ -1,0 +1,95 @@
+"""Shared helpers: a tiny generated parallel corpus and a tiny config, both in tmp_path."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from seq2seq.config import TokenizerConfig
+from seq2seq.data import check_parallel
+from seq2seq.tokenizer import Tokenizer, train_or_load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# Disjoint alphabets: a piece of a target word can never occur in the source text.
+def _words(consonants: str, vowels: str, n: int, seed: int) -> tuple[str, ...]:
+    rng = random.Random(seed)
+    words: dict[str, None] = {}
+    while len(words) < n:
+        words["".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(rng.randint(1, 3)))] = None
+    return tuple(words)
+
+
+SRC_WORDS = _words("bcdfghjklm", "aei", 40, seed=1)
+TGT_WORDS = _words("nprstvwxz", "ouy", 40, seed=2)
+
+
+def make_pairs(n: int, seed: int = 0, min_words: int = 2, max_words: int = 8) -> tuple[list[str], list[str]]:
+    """n sentence pairs; the target is the word-by-word translation of the source, reversed."""
+    rng = random.Random(seed)
+    lexicon = dict(zip(SRC_WORDS, TGT_WORDS, strict=True))
+    src, tgt = [], []
+    for _ in range(n):
+        words = [rng.choice(SRC_WORDS) for _ in range(rng.randint(min_words, max_words))]
+        src.append(" ".join(words))
+        tgt.append(" ".join(lexicon[w] for w in reversed(words)))
+    return src, tgt
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path) -> dict[str, Path]:
+    """train/valid files of the tiny corpus in tmp_path: {'train_src': path, ...}."""
+    paths = {}
+    for split, n, seed in (("train", 300, 0), ("valid", 20, 1)):
+        src, tgt = make_pairs(n, seed)
+        paths[f"{split}_src"] = write_lines(tmp_path / f"{split}.src", src)
+        paths[f"{split}_tgt"] = write_lines(tmp_path / f"{split}.tgt", tgt)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tmp_path_factory) -> Tokenizer:
+    """A joint unigram tokenizer trained once on the tiny corpus."""
+    root = tmp_path_factory.mktemp("tokenizer")
+    src, tgt = make_pairs(300, seed=0)
+    src_path, tgt_path = write_lines(root / "train.src", src), write_lines(root / "train.tgt", tgt)
+    return train_or_load(
+        TokenizerConfig(vocab_size=60),
+        src_path,
+        tgt_path,
+        check_parallel(src_path, tgt_path),
+        root / "cache",
+        log=lambda s: None,
+    )
+
+
+def tiny_config_dict(tmp_path: Path, paths: dict[str, Path] | None = None) -> dict:
+    """A complete, valid raw config with a tiny model; files and directories under tmp_path."""
+    paths = paths or {
+        k: tmp_path / f"{k.replace('_', '.')}" for k in ("train_src", "train_tgt", "valid_src", "valid_tgt")
+    }
+    return {
+        "run_dir": str(tmp_path / "run"),
+        "cache_dir": str(tmp_path / "cache"),
+        "data": {k: str(v) for k, v in paths.items()} | {"batch_tokens": 200},
+        "tokenizer": {"vocab_size": 60},
+        "model": {
+            "encoder": {"emb_size": 8, "hidden_size": 8},
+            "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8},
+        },
+        "train": {"epochs": 1, "examples": 0},
+        "search": {"beam_size": 2},
+    }
+
+
+@pytest.fixture
+def config_dict(tmp_path) -> dict:
+    return tiny_config_dict(tmp_path)

@@ -1,0 +1,86 @@
+"""loss.py: summed (label-smoothed) cross entropy over the real target tokens only."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from seq2seq.loss import sequence_loss
+from seq2seq.tokenizer import PAD_ID
+
+Bn, T, V = 3, 4, 7
+TARGETS = torch.tensor([[4, 5, 3, PAD_ID], [6, 3, PAD_ID, PAD_ID], [1, 2, 6, 3]])
+
+
+def logits_for(targets: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return 3 * torch.randn(*targets.shape, V)
+
+
+def hand_loss(logits: torch.Tensor, targets: torch.Tensor, eps: float) -> float:
+    """sum over real positions of (1 - eps) * -log p(y) + eps * mean_v -log p(v), one at a time."""
+    total = 0.0
+    for b in range(targets.size(0)):
+        for t in range(targets.size(1)):
+            y = int(targets[b, t])
+            if y == PAD_ID:
+                continue
+            z = [float(x) for x in logits[b, t]]
+            log_norm = math.log(sum(math.exp(x) for x in z))
+            nll = log_norm - z[y]
+            uniform = sum(log_norm - x for x in z) / len(z)
+            total += (1 - eps) * nll + eps * uniform
+    return total
+
+
+def test_without_smoothing_it_is_the_summed_negative_log_likelihood():
+    logits = logits_for(TARGETS)
+    loss, count = sequence_loss(logits, TARGETS, smoothing=0.0)
+    assert loss.dim() == 0
+    assert loss.item() == pytest.approx(hand_loss(logits, TARGETS, 0.0), rel=1e-5)
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.3])
+def test_label_smoothing_mixes_in_the_uniform_distribution(eps):
+    logits = logits_for(TARGETS, seed=1)
+    loss, _ = sequence_loss(logits, TARGETS, smoothing=eps)
+    assert loss.item() == pytest.approx(hand_loss(logits, TARGETS, eps), rel=1e-5)
+    assert loss.item() != pytest.approx(hand_loss(logits, TARGETS, 0.0), rel=1e-3)
+
+
+def test_the_count_is_the_number_of_real_target_tokens():
+    _, count = sequence_loss(logits_for(TARGETS), TARGETS, smoothing=0.1)
+    assert int(count) == 3 + 2 + 4  # every id but PAD (UNK and BOS count if they are targets)
+    assert int(count) == int((TARGETS != PAD_ID).sum())
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_padding_contributes_nothing(eps):
+    logits = logits_for(TARGETS, seed=2)
+    loss, count = sequence_loss(logits, TARGETS, smoothing=eps)
+    # change the logits at PAD positions arbitrarily, and add whole PAD columns
+    noisy = logits.clone()
+    noisy[TARGETS == PAD_ID] = 1e4 * torch.randn(int((TARGETS == PAD_ID).sum()), V)
+    extra = 1e4 * torch.randn(Bn, 3, V)
+    longer_logits = torch.cat([noisy, extra], dim=1)
+    longer_targets = torch.cat([TARGETS, torch.full((Bn, 3), PAD_ID)], dim=1)
+    loss2, count2 = sequence_loss(longer_logits, longer_targets, smoothing=eps)
+    assert loss2.item() == pytest.approx(loss.item(), rel=1e-6)
+    assert int(count2) == int(count)
+
+
+def test_the_loss_is_computed_in_fp32_from_low_precision_logits():
+    logits = logits_for(TARGETS).bfloat16()
+    loss, _ = sequence_loss(logits, TARGETS, smoothing=0.1)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(hand_loss(logits.float(), TARGETS, 0.1), rel=1e-5)
+
+
+def test_gradient_flows_only_to_real_positions():
+    logits = logits_for(TARGETS).requires_grad_()
+    loss, _ = sequence_loss(logits, TARGETS, smoothing=0.1)
+    loss.backward()
+    assert torch.all(logits.grad[TARGETS == PAD_ID] == 0)
+    assert torch.all(logits.grad[TARGETS != PAD_ID].abs().sum(-1) > 0)
