@@ -90,6 +90,19 @@ def load_bundle(path: str | Path) -> dict:
         raise UserError(f"model file {path} not found; check the path (a run writes best.pt and last.pt)")
     if path.is_dir():
         raise UserError(f"{path} is a directory; give a model file such as {path / 'best.pt'}")
+    unreadable = (
+        f"{path} is not a readable seq2seq model file (truncated, damaged or another kind of file); "
+        "use a best.pt or last.pt that a finished save wrote"
+    )
+    try:
+        with open(path, "rb") as f:
+            is_zip = zipfile.is_zipfile(f)
+    except OSError as e:
+        raise UserError(f"cannot read model file {path}: {e.strerror or e}") from None
+    # torch.save always writes a zip archive; anything else (a text file, random bytes, a legacy
+    # pickle) would reach the unpickler, whose errors on garbage are KeyError, IndexError, ...
+    if not is_zip:
+        raise UserError(unreadable)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -97,12 +110,8 @@ def load_bundle(path: str | Path) -> dict:
             f"{path} holds Python objects that a seq2seq model file never has; "
             "refusing to load it, since loading could run code from it"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        reason = "truncated or damaged" if "zip" in str(e).lower() or isinstance(e, EOFError) else str(e)
-        raise UserError(
-            f"{path} is not a readable seq2seq model file ({reason}); "
-            "use a best.pt or last.pt that a finished save wrote"
-        ) from None
+    except Exception:  # a damaged archive fails in many ways; all mean "not a model file"
+        raise UserError(unreadable) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{path} is a PyTorch file but not a seq2seq model file")
     version = data.get("format_version")

@@ -241,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     _console_logging()
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:  # argparse reports these from the top parser; point at the subcommand's help
+            raise UserError(
+                f"unrecognized arguments: {' '.join(unknown)} (see 'seq2seq {args.command} --help')"
+            )
         code = args.func(args)
     except UserError as e:
         if debug:

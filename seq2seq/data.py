@@ -9,10 +9,13 @@ a position inside it is just an index: that is what makes resuming exact.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from .errors import UserError
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, SubwordVocab, Tokenizer
 
 _CHUNK_LINES = 20_000
+_PARALLEL_BYTES = 16 << 20  # files larger than this are encoded by worker processes
 
 
 @dataclass(frozen=True)
@@ -188,16 +192,15 @@ def encode_corpus(
 def _write_corpus(src_path: Path, tgt_path: Path, tokenizer: Tokenizer, out: Path) -> None:
     dtype = np.uint16 if max(len(tokenizer.src), len(tokenizer.tgt)) <= 65536 else np.int32
     lengths: dict[str, list[np.ndarray]] = {"src": [], "tgt": []}
-    with open(out / "src.bin", "wb") as src_bin, open(out / "tgt.bin", "wb") as tgt_bin:
-        sides = (("src", src_path, tokenizer.src, src_bin), ("tgt", tgt_path, tokenizer.tgt, tgt_bin))
-        for side, path, vocab, sink in sides:
-            bar = tqdm(desc=f"encoding {path}", unit=" lines", leave=False, mininterval=1.0)
-            for ids in _encode_chunks(path, vocab):
-                lengths[side].append(np.array([len(s) for s in ids], dtype=np.int32))
-                if ids:
-                    sink.write(np.concatenate(ids).astype(dtype).tobytes())
-                bar.update(len(ids))
-            bar.close()
+    sides = (("src", src_path, tokenizer.src), ("tgt", tgt_path, tokenizer.tgt))
+    for side, path, vocab in sides:
+        bar = tqdm(desc=f"encoding {path}", unit=" lines", leave=False, mininterval=1.0)
+        with open(out / f"{side}.bin", "wb") as sink:
+            for chunk_lengths, ids in _encode_file(path, vocab, np.dtype(dtype)):
+                lengths[side].append(chunk_lengths)
+                sink.write(ids)
+                bar.update(len(chunk_lengths))
+        bar.close()
     np.savez(
         out / "index.npz",
         src_lengths=np.concatenate(lengths["src"]),
@@ -206,10 +209,36 @@ def _write_corpus(src_path: Path, tgt_path: Path, tokenizer: Tokenizer, out: Pat
     )
 
 
-def _encode_chunks(path: Path, vocab: SubwordVocab) -> Iterator[list[np.ndarray]]:
+def _encode_file(path: Path, vocab: SubwordVocab, dtype: np.dtype) -> Iterator[tuple[np.ndarray, bytes]]:
+    """(lengths, packed ids) per chunk of lines, in file order. A large file is encoded by one
+    worker process per core, a bounded number of chunks in flight, so memory stays flat."""
+    chunks = ((vocab.proto, vocab.spm_ids, lines, dtype) for lines in _read_chunks(path))
+    workers = os.cpu_count() or 1
+    if workers == 1 or path.stat().st_size < _PARALLEL_BYTES:
+        yield from map(_encode_chunk, chunks)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_encode_chunk, chunk))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _read_chunks(path: Path) -> Iterator[list[str]]:
     with open(path, encoding="utf-8", newline="\n") as f:
         while lines := [line.rstrip("\r\n") for _, line in zip(range(_CHUNK_LINES), f)]:
-            yield vocab.encode(lines)
+            yield lines
+
+
+def _encode_chunk(job: tuple[bytes, np.ndarray, list[str], np.dtype]) -> tuple[np.ndarray, bytes]:
+    proto, spm_ids, lines, dtype = job
+    ids = SubwordVocab(proto, spm_ids).encode(lines, threads=1)
+    lengths = np.array([len(x) for x in ids], dtype=np.int32)
+    packed = np.concatenate(ids).astype(dtype).tobytes() if ids else b""
+    return lengths, packed
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ their original order.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -159,6 +160,18 @@ def validation_loss(model: Seq2Seq, corpus: Corpus, batch_tokens: int, autocast)
         loss, n = sequence_loss(logits, batch.tgt_out, smoothing=0.0)
         total, tokens = total + float(loss), tokens + int(n)
     return total / max(tokens, 1)
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def inference_copy(model: Seq2Seq, precision: str) -> Seq2Seq:
+    """The model to decode with: in eval mode and, for bf16/fp16, a copy with weights of that type.
+    Decoding with low-precision weights rather than under autocast spares the casts of every weight
+    at every step; validation and `seq2seq test` both decode this way, so they agree."""
+    if precision == "fp32":
+        return model.eval()
+    return copy.deepcopy(model).to(DTYPES[precision]).eval()
 
 
 def perplexity(nll: float) -> float:

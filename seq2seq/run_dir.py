@@ -61,7 +61,9 @@ class RunDir:
         resume_from = None
         if path.exists() and not path.is_dir():
             raise UserError(f"run_dir {path} is a file; choose a directory path for run_dir")
-        if path.is_dir() and any(path.iterdir()):
+        # a train.log alone is what a run that failed while setting up (bad data, tokenizer) leaves:
+        # no run to protect, and refusing it would turn the corrected command into an error
+        if path.is_dir() and any(p.name != "train.log" for p in path.iterdir()):
             if not resume:
                 raise UserError(
                     f"run directory {path} already holds a run; continue it with --resume, "

@@ -43,9 +43,10 @@ class SubwordVocab:
     def __len__(self) -> int:
         return len(self.spm_ids)
 
-    def encode(self, lines: Sequence[str]) -> list[np.ndarray]:
-        """Text -> model ids (no BOS/EOS); pieces unseen in training become UNK."""
-        encoded = self.sp.encode(list(lines), out_type=int, num_threads=os.cpu_count() or 1)
+    def encode(self, lines: Sequence[str], threads: int = 0) -> list[np.ndarray]:
+        """Text -> model ids (no BOS/EOS); pieces unseen in training become UNK. SentencePiece
+        uses `threads` threads (0: one per core)."""
+        encoded = self.sp.encode(list(lines), out_type=int, num_threads=threads or os.cpu_count() or 1)
         return [self._to_model[np.asarray(ids, dtype=np.int64)] for ids in encoded]
 
     def decode(self, ids: Iterable[int]) -> str:

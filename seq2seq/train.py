@@ -56,7 +56,7 @@ class Trainer:
         self.autocast = functools.partial(
             torch.autocast,
             self.device.type,
-            dtype={"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[tc.precision],
+            dtype=evaluate.DTYPES[tc.precision],
             enabled=tc.precision != "fp32",
         )
         self.tokenizer, self.train_data, self.valid_data, self.valid_src, self.valid_ref = _load_data(cfg)
@@ -72,6 +72,7 @@ class Trainer:
         self.progress = Progress()
         self.started = time.monotonic()
         self.interrupted = False
+        self.saved_step: int | None = None  # the update that last.pt holds
 
     # ------------------------------------------------------------ the loop
 
@@ -175,8 +176,8 @@ class Trainer:
         p, cfg = self.progress, self.cfg
         start = time.perf_counter()
         nll = evaluate.validation_loss(self.model, self.valid_data, cfg.data.batch_tokens, self.autocast)
-        with self.autocast():
-            translations = evaluate.translate(self.model, self.tokenizer, self.valid_src, cfg.search)
+        decoder = evaluate.inference_copy(self.model, cfg.train.precision)
+        translations = evaluate.translate(decoder, self.tokenizer, self.valid_src, cfg.search)
         scores = evaluate.score([t.text for t in translations], self.valid_ref, with_ter=False)
         train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
         row = {
@@ -233,10 +234,12 @@ class Trainer:
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.progress = Progress(**state["progress"])
+        self.saved_step = self.progress.step
         self.started = time.monotonic()
 
     def save_last(self) -> None:
         save_model(self.run.last, self.model, self.cfg, self.tokenizer, self.state_dict())
+        self.saved_step = self.progress.step
 
     # ------------------------------------------------------------ helpers
 
@@ -274,10 +277,14 @@ def train(cfg: Config, resume: bool = False) -> Progress:
     try:
         progress = trainer.fit()
     except KeyboardInterrupt:
-        log.info(
-            f"interrupted: saved {run.last} at update {trainer.progress.step}; "
-            "continue with the same command and --resume"
-        )
+        step, saved = trainer.progress.step, trainer.saved_step
+        if saved == step:
+            log.info(
+                f"interrupted: saved {run.last} at update {step}; continue with the same command and --resume"
+            )
+        else:  # a second Ctrl-C stopped an update midway, with no save
+            held = f"{run.last} holds update {saved}" if saved is not None else "nothing was saved yet"
+            log.info(f"interrupted at once in update {step + 1}; {held}; continue with --resume")
         raise
     log.info(f"done: best validation BLEU {progress.best_bleu:.2f}, model in {run.best}")
     return progress
@@ -286,6 +293,7 @@ def train(cfg: Config, resume: bool = False) -> Progress:
 def _load_data(cfg: Config):
     d, cache = cfg.data, Path(cfg.cache_dir)
     digest = data.check_parallel(d.train_src, d.train_tgt)
+    data.check_parallel(d.valid_src, d.valid_tgt)  # a bad path fails now, not after the tokenizer
     tok = tokenizer.train_or_load(
         cfg.tokenizer,
         Path(d.train_src),

@@ -12,7 +12,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -29,8 +28,6 @@ from .errors import UserError
 from .evaluate import Translation
 from .model import Seq2Seq
 from .tokenizer import Tokenizer
-
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -50,25 +47,21 @@ class Translator:
         if device == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda, but PyTorch sees no GPU; use --device cpu")
         settings = dataclasses.replace(cfg.search, **{k: v for k, v in search.items() if v is not None})
-        return cls(model.to(device).eval(), tokenizer, cfg, settings, precision or cfg.train.precision)
-
-    def autocast(self) -> AbstractContextManager:
-        device = next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=_DTYPES[self.precision], enabled=self.precision != "fp32")
+        precision = precision or cfg.train.precision
+        return cls(evaluate.inference_copy(model.to(device), precision), tokenizer, cfg, settings, precision)
 
     def translate(
         self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False
     ) -> list[Translation]:
-        with self.autocast():
-            return evaluate.translate(
-                self.model,
-                self.tokenizer,
-                lines,
-                self.search,
-                n_best,
-                with_attention,
-                max_src_len=self.config.data.max_len,
-            )
+        return evaluate.translate(
+            self.model,
+            self.tokenizer,
+            lines,
+            self.search,
+            n_best,
+            with_attention,
+            max_src_len=self.config.data.max_len,
+        )
 
 
 # ---------------------------------------------------------------- seq2seq test

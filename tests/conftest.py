@@ -1,14 +1,19 @@
-"""Shared helpers: a tiny generated parallel corpus and a tiny config, both in tmp_path."""
+"""Shared helpers: a tiny generated parallel corpus, a tiny config and a tiny (untrained) model file,
+all in temporary directories; a fixture that undoes what train() and the CLI set globally."""
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
 import pytest
+import torch
 
-from seq2seq.config import TokenizerConfig
+from seq2seq.checkpoint import save_model
+from seq2seq.config import TokenizerConfig, config_from_dict
 from seq2seq.data import check_parallel
+from seq2seq.model import build_model
 from seq2seq.tokenizer import Tokenizer, train_or_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,3 +98,50 @@ def tiny_config_dict(tmp_path: Path, paths: dict[str, Path] | None = None) -> di
 @pytest.fixture
 def config_dict(tmp_path) -> dict:
     return tiny_config_dict(tmp_path)
+
+
+# ---------------------------------------------------------------- the reversal task
+
+SYMBOLS = "abcdefghijkl"
+
+
+def write_reversal(path_src: Path, path_tgt: Path, n: int, rng: random.Random) -> None:
+    """n lines of 3-8 symbols; the target is the source reversed (it needs attention to learn)."""
+    src = [" ".join(rng.choice(SYMBOLS) for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    path_src.write_text("".join(s + "\n" for s in src), encoding="utf-8")
+    path_tgt.write_text("".join(" ".join(reversed(s.split())) + "\n" for s in src), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- global state and a model file
+
+
+@pytest.fixture
+def restore_globals():
+    """train() sets torch's thread count and adds a log file handler; cli.main() adds a console
+    handler bound to the sys.stderr of the moment (a capsys one in a test): undo all of it."""
+    threads = torch.get_num_threads()
+    logger = logging.getLogger("seq2seq")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    torch.set_num_threads(threads)
+    for handler in [h for h in logger.handlers if h not in handlers]:
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(level)
+    logger.propagate = propagate
+
+
+TINY_MODEL_MAX_LEN = 12  # pieces: a line of ~6 words or more is translated in parts
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory, tokenizer) -> Path:
+    """A real, untrained model file of the tiny config (no training needed to load and decode)."""
+    root = tmp_path_factory.mktemp("model")
+    raw = tiny_config_dict(root)
+    raw["data"]["max_len"] = TINY_MODEL_MAX_LEN
+    cfg = config_from_dict(raw)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
+    save_model(root / "model.pt", model, cfg, tokenizer)
+    return root / "model.pt"

@@ -16,6 +16,7 @@ RANKS = {
     "attention": 0,
     "cells": 0,
     "dropout": 0,
+    "distributed": 1,
     "encoder": 1,
     "config": 1,
     "decoder": 2,

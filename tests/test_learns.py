@@ -8,11 +8,10 @@ epochs over 2000 pairs (about 10 s on 2 CPU cores, for every seed tried); the te
 from __future__ import annotations
 
 import csv
-import logging
 import random
 
 import pytest
-import torch
+from conftest import write_reversal
 
 from seq2seq.checkpoint import load_bundle, load_model
 from seq2seq.config import config_from_dict, load_config
@@ -21,25 +20,6 @@ from seq2seq.evaluate import score, translate
 from seq2seq.train import train
 
 EPOCHS = 12
-SYMBOLS = "abcdefghijkl"
-
-
-def write_reversal(path_src, path_tgt, n: int, rng: random.Random) -> None:
-    src = [" ".join(rng.choice(SYMBOLS) for _ in range(rng.randint(3, 8))) for _ in range(n)]
-    path_src.write_text("".join(s + "\n" for s in src), encoding="utf-8")
-    path_tgt.write_text("".join(" ".join(reversed(s.split())) + "\n" for s in src), encoding="utf-8")
-
-
-@pytest.fixture
-def restore_globals():
-    """train() sets torch's thread count and adds a log file handler: undo both afterwards."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    logger = logging.getLogger("seq2seq")
-    for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def test_training_learns_to_reverse(tmp_path, restore_globals):

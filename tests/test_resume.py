@@ -1,0 +1,353 @@
+"""The exact-resume guarantee: a run that is killed (SIGKILL), interrupted (Ctrl-C), or stopped by a
+bad loss or a full disk, and then resumed, ends with the weights and the validation table of a run
+that went straight through; a resume that would change the run is refused; last.pt is never half
+written.
+
+The toy run: 200 reversal pairs, a model of sizes 8-16 with dropout 0.2 (so the random generators
+matter), 22 updates per epoch, 3 epochs, last.pt every 3 updates. One process of it takes about
+3 s, most of it importing torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import write_reversal
+
+import seq2seq.checkpoint
+import seq2seq.train
+from seq2seq.checkpoint import load_bundle
+from seq2seq.config import config_from_dict
+from seq2seq.errors import UserError
+from seq2seq.train import train
+
+EPOCHS = 3
+UPDATES_PER_EPOCH = 22  # 200 pairs in batches of <= 100 padded tokens
+TOTAL_UPDATES = EPOCHS * UPDATES_PER_EPOCH
+CHECKPOINT_EVERY = 3
+TIMING_COLUMNS = {"train_seconds", "elapsed_seconds"}
+
+
+def toy_config(root: Path, run_dir: str = "run", **train_settings) -> dict:
+    return {
+        "run_dir": str(root / run_dir),
+        "cache_dir": str(root / "cache"),
+        "data": {
+            "train_src": str(root / "train.src"),
+            "train_tgt": str(root / "train.tgt"),
+            "valid_src": str(root / "valid.src"),
+            "valid_tgt": str(root / "valid.tgt"),
+            "batch_tokens": 100,
+        },
+        "tokenizer": {"vocab_size": 20},
+        "model": {
+            "encoder": {"emb_size": 8, "hidden_size": 8, "dropout": 0.2},
+            "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8, "dropout": 0.2},
+        },
+        "train": {
+            "epochs": EPOCHS,
+            "lr": 0.01,
+            "examples": 0,
+            "threads": 1,
+            "checkpoint_every": CHECKPOINT_EVERY,
+            "log_every": 1,  # train.log shows every update: the subprocess tests watch it
+        }
+        | train_settings,
+        "search": {"beam_size": 2},
+    }
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    """A directory with the toy corpus and toy.yaml; runs go in subdirectories, one shared cache."""
+    root = tmp_path_factory.mktemp("toy")
+    rng = random.Random(0)
+    write_reversal(root / "train.src", root / "train.tgt", 200, rng)
+    write_reversal(root / "valid.src", root / "valid.tgt", 10, rng)
+    (root / "toy.yaml").write_text(yaml.safe_dump(toy_config(root)), encoding="utf-8")
+    return root
+
+
+# ---------------------------------------------------------------- runs in a subprocess
+
+
+def start(toy: Path, run_dir: str, *args: str) -> subprocess.Popen:
+    """`python -m seq2seq train toy.yaml --set run_dir=... ARGS`; stderr goes to run_dir.stderr."""
+    command = [sys.executable, "-m", "seq2seq", "train", str(toy / "toy.yaml")]
+    command += ["--set", f"run_dir={toy / run_dir}", *args]
+    with open(toy / f"{run_dir}.stderr", "ab") as stderr:  # the child keeps its own descriptor
+        return subprocess.Popen(command, cwd=toy, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def wait_for_update(process: subprocess.Popen, log: Path, log_start: int, update: int) -> int:
+    """Wait until this process has logged update >= `update` (or ended); return the highest."""
+    deadline, seen = time.monotonic() + 120, 0
+    while time.monotonic() < deadline and process.poll() is None:
+        text = log.read_text(encoding="utf-8")[log_start:] if log.exists() else ""
+        seen = max((int(n) for n in re.findall(r" update (\d+): loss", text)), default=0)
+        if seen >= update:
+            return seen
+        time.sleep(0.005)
+    pytest.fail(f"the run ended or hung before update {update} (saw {seen}); see {log}")
+
+
+def log_size(run: Path) -> int:
+    log = run / "train.log"
+    return len(log.read_text(encoding="utf-8")) if log.exists() else 0
+
+
+def train_state(path: Path) -> dict:
+    return load_bundle(path)["train_state"]
+
+
+def validations(run: Path) -> list[dict]:
+    with open(run / "validations.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """Bit-identical weights (last.pt and best.pt) and optimizer state, the same validation table
+    except for timings."""
+    for name in ("last.pt", "best.pt"):
+        ours = torch.load(run / name, weights_only=True)["model"]
+        theirs = torch.load(reference / name, weights_only=True)["model"]
+        assert ours.keys() == theirs.keys()
+        different = [k for k in ours if not torch.equal(ours[k], theirs[k])]
+        assert not different, f"{name}: tensors differ from the straight run: {different}"
+    ours, theirs = train_state(run / "last.pt"), train_state(reference / "last.pt")
+    for param, state in theirs["optimizer"]["state"].items():
+        for key, value in state.items():
+            assert torch.equal(ours["optimizer"]["state"][param][key], value), (param, key)
+    assert ours["progress"]["step"] == theirs["progress"]["step"] == TOTAL_UPDATES
+    rows = validations(run)
+    assert len(rows) == EPOCHS
+    assert rows == validations(reference)
+
+
+@pytest.fixture(scope="module")
+def straight(toy) -> Path:
+    """The reference: the toy run trained straight through."""
+    process = start(toy, "straight")
+    assert process.wait(timeout=300) == 0, (toy / "straight.stderr").read_text(errors="replace")
+    return toy / "straight"
+
+
+def test_a_run_killed_twice_and_resumed_ends_bit_identical_to_a_straight_run(toy, straight):
+    rng = random.Random(1234)
+    run = toy / "killed"
+    kills, step = [], 0
+    for latest in (TOTAL_UPDATES // 2, TOTAL_UPDATES - 10):
+        # kill once at least one more checkpoint than the one resumed from is written, and before
+        # the end; a random extra delay lands the kill anywhere in an update, a save or a validation
+        target = rng.randint(step + CHECKPOINT_EVERY + 1, latest)
+        process = start(toy, "killed", *(["--resume"] if kills else []))
+        wait_for_update(process, run / "train.log", log_size(run), target)
+        time.sleep(rng.uniform(0.0, 0.05))
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=60) == -signal.SIGKILL, "the kill did not land mid-run"
+        resumed_from, step = step, train_state(run / "last.pt")["progress"]["step"]
+        assert resumed_from < step < TOTAL_UPDATES, f"killed at update >= {target}, last.pt at {step}"
+        assert "done:" not in (run / "train.log").read_text(encoding="utf-8")
+        kills.append(step)
+
+    process = start(toy, "killed", "--resume")
+    assert process.wait(timeout=300) == 0, (toy / "killed.stderr").read_text(errors="replace")
+    log = (run / "train.log").read_text(encoding="utf-8")
+    assert [int(n) for n in re.findall(r"resuming .* update (\d+)\n", log)] == kills
+    assert_same_run(run, straight)
+
+
+def test_ctrl_c_saves_the_interrupt_point_and_resuming_ends_like_a_straight_run(toy, straight):
+    run = toy / "interrupted"
+    no_periodic_saves = "train.checkpoint_every=0"  # last.pt can only come from the interrupt
+    target = random.Random(5).randint(5, UPDATES_PER_EPOCH - 8)
+    process = start(toy, "interrupted", "--set", no_periodic_saves)
+    wait_for_update(process, run / "train.log", 0, target)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    stderr = (toy / "interrupted.stderr").read_text(encoding="utf-8", errors="replace")
+    saved = re.findall(rf"interrupted: saved {re.escape(str(run / 'last.pt'))} at update (\d+); (.*)", stderr)
+    assert len(saved) == 1, stderr[-2000:]
+    step, advice = int(saved[0][0]), saved[0][1]
+    assert "--resume" in advice
+
+    progress = train_state(run / "last.pt")["progress"]
+    last_logged = max(int(n) for n in re.findall(r" update (\d+): loss", (run / "train.log").read_text()))
+    assert progress["step"] == step == last_logged  # the update in progress was finished, then saved
+    assert target <= step < UPDATES_PER_EPOCH  # mid-epoch: not an epoch-end save
+    assert (progress["epoch"], progress["position"]) == (0, step)
+
+    process = start(toy, "interrupted", "--resume", "--set", no_periodic_saves)
+    assert process.wait(timeout=300) == 0, stderr
+    assert_same_run(run, straight)
+
+
+def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeypatch, restore_globals):
+    """The second Ctrl-C interrupts the update in progress: nothing is saved, and the message must
+    not say that last.pt holds this update (resuming would silently go back further)."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is not Python's default handler here")
+    calls, loss = [], seq2seq.train.sequence_loss
+
+    def ctrl_c_twice_in_update_5(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            for _ in range(2):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)  # the handler runs here; after the second one, raises here
+        return loss(*args)
+
+    monkeypatch.setattr(seq2seq.train, "sequence_loss", ctrl_c_twice_in_update_5)
+    run = tmp_path / "run"
+    cfg = config_from_dict(toy_config(toy, checkpoint_every=3) | {"run_dir": str(run)})
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+
+    assert len(calls) == 5
+    assert train_state(run / "last.pt")["progress"]["step"] == 3
+    log = (run / "train.log").read_text(encoding="utf-8")
+    assert "interrupted: saved" not in log
+    assert f"interrupted at once in update 5; {run / 'last.pt'} holds update 3; continue with" in log
+
+
+# ---------------------------------------------------------------- runs in this process
+
+
+@pytest.fixture
+def finished(toy, tmp_path, restore_globals) -> dict:
+    """A finished one-epoch run (in this process) in tmp_path/run; returns its raw config."""
+    raw = toy_config(toy, epochs=1) | {"run_dir": str(tmp_path / "run")}
+    train(config_from_dict(raw))
+    return raw
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    return {str(p.relative_to(directory)): p.read_bytes() for p in files}
+
+
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("model.decoder", "hidden_size", 8),
+        ("data", "train_src", "copy.src"),  # the same text under another name: still another run
+        ("tokenizer", "vocab_size", 18),
+    ],
+)
+def test_resuming_with_a_config_that_changes_the_run_is_refused_and_touches_nothing(
+    finished, tmp_path, section, key, value
+):
+    raw, node = finished, finished
+    for part in section.split("."):
+        node = node[part]
+    if key == "train_src":
+        value = str(tmp_path / value)
+        Path(value).write_bytes(Path(node[key]).read_bytes())
+    old = node[key]
+    node[key] = value
+    before = snapshot(tmp_path / "run")
+
+    with pytest.raises(UserError) as error:
+        train(config_from_dict(raw), resume=True)
+
+    message = str(error.value)
+    assert f"{section}.{key} ({old!r} -> {value!r})" in message
+    assert "cannot resume" in message and "start a new run_dir" in message
+    assert snapshot(tmp_path / "run") == before
+
+
+def test_resuming_with_more_epochs_continues_the_run(finished, tmp_path):
+    first = validations(tmp_path / "run")
+    more = finished | {"train": finished["train"] | {"epochs": 2}}
+
+    progress = train(config_from_dict(more), resume=True)
+
+    assert (progress.epoch, progress.step) == (2, 2 * UPDATES_PER_EPOCH)
+    rows = validations(tmp_path / "run")
+    assert [r["epoch"] for r in rows] == ["1", "2"] and rows[0] == first[0]
+    log = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+    assert f"resuming {tmp_path / 'run'} at epoch 2, batch 0, update {UPDATES_PER_EPOCH}" in log
+
+
+@pytest.fixture
+def saved_copies(monkeypatch) -> list[bytes]:
+    """The bytes of last.pt right after each save of it by the trainer."""
+    copies, save = [], seq2seq.train.save_model
+
+    def save_and_copy(path, *args):
+        save(path, *args)
+        if Path(path).name == "last.pt":
+            copies.append(Path(path).read_bytes())
+
+    monkeypatch.setattr(seq2seq.train, "save_model", save_and_copy)
+    return copies
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_a_non_finite_loss_stops_the_run_and_leaves_last_pt_as_it_was(
+    toy, tmp_path, monkeypatch, restore_globals, saved_copies, bad
+):
+    calls, loss = [], seq2seq.train.sequence_loss
+
+    def going_bad_at_update_8(*args):
+        calls.append(1)
+        summed, count = loss(*args)
+        return (summed * bad if len(calls) >= 8 else summed), count
+
+    monkeypatch.setattr(seq2seq.train, "sequence_loss", going_bad_at_update_8)
+    cfg = config_from_dict(toy_config(toy) | {"run_dir": str(tmp_path / "run")})
+
+    with pytest.raises(UserError) as error:
+        train(cfg)
+
+    message = str(error.value)
+    assert f"training loss became {bad}" in message and "update 8" in message
+    assert "last.pt is left as it was" in message and "train.lr" in message
+    last = tmp_path / "run" / "last.pt"
+    assert len(saved_copies) == 2 and last.read_bytes() == saved_copies[-1]
+    assert train_state(last)["progress"]["step"] == 6
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_last_pt_and_no_temporary_file(
+    toy, tmp_path, monkeypatch, restore_globals
+):
+    save, saves = torch.save, []
+
+    def disk_full_on_the_third_save(obj, f, *args, **kwargs):
+        saves.append(1)
+        if len(saves) == 3:  # last.pt at update 9
+            f.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(seq2seq.checkpoint.torch, "save", disk_full_on_the_third_save)
+    raw = toy_config(toy, epochs=1) | {"run_dir": str(tmp_path / "run")}
+    run = tmp_path / "run"
+
+    with pytest.raises(UserError) as error:
+        train(config_from_dict(raw))
+
+    assert str(error.value) == (
+        f"no space left on the disk while saving {run / 'last.pt'}; the previous last.pt is intact; "
+        "free some space and resume"
+    )
+    assert train_state(run / "last.pt")["progress"]["step"] == 6
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "last.pt", "train.log"]
+
+    monkeypatch.setattr(seq2seq.checkpoint.torch, "save", save)  # space freed: the advice works
+    progress = train(config_from_dict(raw), resume=True)
+    assert progress.step == UPDATES_PER_EPOCH

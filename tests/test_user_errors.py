@@ -1,0 +1,353 @@
+"""Every mistake a user can make at the command line ends the same way: exit code 2, one line on
+stderr, `seq2seq: error: <what is wrong and what to do>`, no traceback, and no file that existed
+before is changed. `--debug` shows the traceback instead.
+
+And `translate` answers every input line with exactly one output line, whatever the line holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import SRC_WORDS, make_pairs, tiny_config_dict, write_lines
+
+from seq2seq.cli import main
+
+
+@dataclass
+class Workspace:
+    """A valid setup in `dir`: the tiny corpus, config.yaml that trains on it, and `model`, a real
+    model file (shared by all cases, outside `dir`)."""
+
+    dir: Path
+    model: Path
+
+    @property
+    def config(self) -> str:
+        return str(self.dir / "config.yaml")
+
+    def path(self, name: str) -> str:
+        return str(self.dir / name)
+
+    def write(self, name: str, content: str | bytes) -> str:
+        path = self.dir / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return str(path)
+
+    def train(self, *overrides: str) -> list[str]:
+        return ["train", self.config, *(x for o in overrides for x in ("--set", o))]
+
+    def train_on(self, key: str, name: str, content: str | bytes) -> list[str]:
+        """`train` with the data file `key` replaced by a new file `name` holding `content`."""
+        return self.train(f"{key}={self.write(name, content)}")
+
+    def model_variant(self, name: str, change: Callable[[dict], object]) -> str:
+        """A copy of the real model file, its bundle passed through `change` and saved again."""
+        bundle = torch.load(self.model, weights_only=True)
+        torch.save(change(bundle) or bundle, self.dir / name)
+        return self.path(name)
+
+
+@pytest.fixture
+def workspace(tmp_path, model_file) -> Workspace:
+    paths = {}
+    for split, n, seed in (("train", 30, 0), ("valid", 5, 1)):
+        src, tgt = make_pairs(n, seed)
+        paths[f"{split}_src"] = write_lines(tmp_path / f"{split}.src", src)
+        paths[f"{split}_tgt"] = write_lines(tmp_path / f"{split}.tgt", tgt)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config_dict(tmp_path, paths)), encoding="utf-8")
+    return Workspace(tmp_path, model_file)
+
+
+def _half_of_the_model(w: Workspace) -> str:
+    data = w.model.read_bytes()
+    return w.write("half.pt", data[: len(data) // 2])
+
+
+def _existing_run(w: Workspace) -> list[str]:
+    (w.dir / "run").mkdir()
+    w.write("run/last.pt", w.model.read_bytes())
+    w.write("run/train.log", "the log of an earlier run\n")
+    return w.train()
+
+
+def _read_only_parent(w: Workspace) -> list[str]:
+    (w.dir / "locked").mkdir(mode=0o500)
+    return w.train(f"run_dir={w.path('locked/run')}")
+
+
+def _saved(w: Workspace, name: str, obj: object) -> str:
+    torch.save(obj, w.dir / name)
+    return w.path(name)
+
+
+def _translate(model: str) -> list[str]:
+    return ["translate", model, "bi ca"]
+
+
+def case(name: str, setup: Callable[[Workspace], list[str]], words: list[str], *marks):
+    """A bad input: `setup` makes what it needs in the workspace and returns the argv; `words` must
+    all be in the error line (they name the problem and the fix; {dir} is the workspace)."""
+    return pytest.param(setup, words, id=name, marks=marks)
+
+
+CASES = [
+    case(
+        "config-not-yaml",
+        lambda w: ["train", w.write("bad.yaml", "data: [unclosed\nrun_dir: x\n")],
+        ["bad.yaml", "not valid YAML", "line 2, column 8"],
+    ),
+    case(
+        "config-missing",
+        lambda w: ["train", w.path("nope.yaml")],
+        ["nope.yaml", "not found", "check the path"],
+    ),
+    case("unknown-key", lambda w: w.train("train.epoch=2"), ["'train.epoch'", "did you mean 'train.epochs'"]),
+    case(
+        "unknown-key-in-file",
+        lambda w: [
+            "train",
+            w.write("typo.yaml", Path(w.config).read_text().replace("hidden_size", "hiden_size")),
+        ],
+        ["unknown config key 'model.encoder.hiden_size'", "did you mean 'model.encoder.hidden_size'"],
+    ),
+    case("wrong-type", lambda w: w.train("train.epochs=ten"), ["'train.epochs'", "whole number", "'ten'"]),
+    case(
+        "negative-size",
+        lambda w: w.train("model.encoder.hidden_size=-8"),
+        ["'model.encoder.hidden_size'", "-8", ">= 1"],
+    ),
+    case(
+        "dropout-1", lambda w: w.train("model.decoder.dropout=1.0"), ["'model.decoder.dropout'", "[0.0, 1.0)"]
+    ),
+    case("beam-0", lambda w: w.train("search.beam_size=0"), ["'search.beam_size'", "is 0", ">= 1"]),
+    case(
+        "vocab-below-specials",
+        lambda w: w.train("tokenizer.vocab_size=3"),
+        ["'tokenizer.vocab_size'", "is 3", ">= 16"],
+    ),
+    case(
+        "missing-train-file",
+        lambda w: w.train(f"data.train_src={w.path('nope.src')}"),
+        ["nope.src", "not found", "check the path in the config"],
+    ),
+    case(
+        "missing-valid-file",  # found before the tokenizer is trained, so nothing else is printed
+        lambda w: w.train(f"data.valid_tgt={w.path('nope.tgt')}"),
+        ["nope.tgt", "not found", "check the path in the config"],
+    ),
+    case(
+        "line-counts-differ",
+        lambda w: w.train_on("data.train_tgt", "short.tgt", "so nu\n" * 7),
+        ["train.src has 30 lines", "short.tgt has 7", "line-aligned"],
+    ),
+    case(
+        "empty-train-file",
+        lambda w: w.train_on("data.train_src", "empty.src", ""),
+        ["empty.src", "is empty", "one sentence per line"],
+    ),
+    case(
+        "undecodable-bytes",
+        lambda w: w.train_on("data.train_src", "latin1.src", b"bi ca\n" * 29 + b"caf\xe9\n"),
+        ["latin1.src, line 30", "not UTF-8", "convert the file to UTF-8"],
+    ),
+    case(
+        "data-file-is-a-directory",
+        lambda w: w.train(f"data.valid_src={w.dir}"),
+        ["data path {dir} is a directory", "give a text file"],
+    ),
+    case(
+        "run-dir-under-a-file",
+        lambda w: w.train(f"run_dir={w.write('afile', 'x')}/run"),
+        ["cannot write to run directory", "afile/run", "Not a directory", "choose a writable run_dir"],
+    ),
+    case(
+        "run-dir-read-only",
+        _read_only_parent,
+        ["cannot write to run directory", "locked/run", "Permission denied", "choose a writable run_dir"],
+        pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories"),
+    ),
+    case(
+        "run-dir-holds-a-run",
+        _existing_run,
+        ["run directory", "already holds a run", "--resume", "--set run_dir=NEW_DIR"],
+    ),
+    case(
+        "model-missing",
+        lambda w: _translate(w.path("nope.pt")),
+        ["model file", "nope.pt not found", "best.pt and last.pt"],
+    ),
+    case(
+        "model-truncated",
+        lambda w: _translate(_half_of_the_model(w)),
+        ["half.pt is not a readable seq2seq model file", "truncated", "best.pt or last.pt"],
+    ),
+    case(
+        "model-is-text",
+        lambda w: _translate(w.write("notes.pt", "hello world\n")),
+        ["notes.pt is not a readable seq2seq model file", "best.pt or last.pt"],
+    ),
+    case(
+        "model-is-another-torch-file",
+        lambda w: _translate(_saved(w, "other.pt", {"state_dict": {"weight": torch.zeros(2)}})),
+        ["other.pt is a PyTorch file but not a seq2seq model file"],
+    ),
+    case(
+        "model-from-a-newer-version",
+        lambda w: _translate(w.model_variant("future.pt", lambda b: b.update(format_version=999))),
+        ["future.pt has model format version 999", "newer than this seq2seq", "upgrade seq2seq"],
+    ),
+    case(
+        "model-is-a-directory",
+        lambda w: _translate(str(w.dir)),
+        ["is a directory", "give a model file such as", "best.pt"],
+    ),
+    case(
+        "unknown-option-train",
+        lambda w: [*w.train(), "--frobnicate"],
+        ["unrecognized arguments: --frobnicate", "see 'seq2seq train --help'"],
+    ),
+    case(
+        "unknown-option-test",
+        lambda w: [
+            "test",
+            str(w.model),
+            "--src",
+            w.path("valid.src"),
+            "--ref",
+            w.path("valid.tgt"),
+            "--bleu",
+        ],
+        ["unrecognized arguments: --bleu", "see 'seq2seq test --help'"],
+    ),
+    case(
+        "unknown-option-translate",
+        lambda w: [*_translate(str(w.model)), "--nbest", "2"],
+        ["unrecognized arguments: --nbest 2", "see 'seq2seq translate --help'"],
+    ),
+    case(
+        "n-best-above-beam",
+        lambda w: [*_translate(str(w.model)), "--n-best", "3", "--beam", "2"],
+        ["--n-best 3 needs a beam at least as large", "--beam 3"],
+    ),
+    case(
+        "test-src-ref-lengths-differ",
+        lambda w: ["test", str(w.model), "--src", w.path("train.src"), "--ref", w.path("valid.tgt")],
+        ["train.src has 30 lines", "valid.tgt has 5", "line-aligned"],
+    ),
+]
+
+
+def snapshot(*roots: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for root in roots for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("setup, words", CASES)
+def test_a_user_error_is_one_line_exit_2_and_changes_no_file(
+    workspace, capsys, restore_globals, setup, words
+):
+    argv = setup(workspace)
+    before = snapshot(workspace.dir, workspace.model.parent)
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2, err
+    assert out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("seq2seq: error: "), err
+    for word in words:
+        assert word.replace("{dir}", str(workspace.dir)) in err, f"{word!r} not in {err!r}"
+    after = snapshot(workspace.dir, workspace.model.parent)
+    assert {p: after.get(p) for p in before} == before, "a file that existed was changed"
+    # the only file a failed command may create is the log of a run that could not start
+    assert {p.relative_to(workspace.dir) for p in set(after) - set(before)} <= {Path("run/train.log")}
+
+
+def test_the_corrected_command_runs_after_a_failed_start(workspace, capsys, restore_globals):
+    """A run that failed while setting up leaves at most a train.log, which does not make its
+    run_dir 'hold a run': the corrected command is not refused."""
+    with pytest.raises(SystemExit):
+        main(workspace.train(f"data.train_src={workspace.path('nope.src')}"))
+    assert (workspace.dir / "run" / "train.log").exists()
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as exit_:
+        main(workspace.train("train.threads=1"))
+
+    assert exit_.value.code == 0, capsys.readouterr().err
+    assert (workspace.dir / "run" / "best.pt").exists()
+
+
+def test_debug_shows_the_traceback_instead(workspace):
+    argv = workspace.train("train.epoch=2")
+    run = subprocess.run(
+        [sys.executable, "-m", "seq2seq", *argv, "--debug"], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 1
+    assert "Traceback (most recent call last)" in run.stderr
+    assert "seq2seq.errors.UserError: unknown config key 'train.epoch'" in run.stderr
+    assert "seq2seq: error:" not in run.stderr
+
+
+# ---------------------------------------------------------------- one output line per input line
+
+ORDINARY = f"{SRC_WORDS[0]} {SRC_WORDS[1]}"
+LINES: list[tuple[bytes, str]] = [  # (input line without its newline, what it is)
+    (b"", "empty"),
+    (b"   ", "spaces"),
+    (b"?!.,;:", "punctuation"),
+    (b"\t", "tab"),
+    (b"\xff\xfe " + SRC_WORDS[2].encode(), "undecodable"),
+    (" ".join(SRC_WORDS[:30]).encode(), "long"),
+    (ORDINARY.encode() + b"\r", "windows newline"),
+    ("\u00a0\u2028\x0c\x85 é € 日本".encode(), "odd whitespace and unseen characters"),
+    (ORDINARY.encode(), "ordinary"),
+]
+BLANK = {"empty", "spaces", "tab"}
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+@pytest.mark.parametrize("final_newline", [True, False], ids=["final-newline", "no-final-newline"])
+def test_translate_writes_one_line_per_input_line(
+    model_file, tmp_path, capsys, restore_globals, fmt, final_newline
+):
+    torch.set_num_threads(1)  # tiny ops: threads only wait for each other on a busy machine
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"\n".join(line for line, _ in LINES) + (b"\n" if final_newline else b""))
+
+    output = tmp_path / "out.txt"
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["translate", str(model_file), "-i", str(source), "-o", str(output), "--format", fmt])
+
+    err = capsys.readouterr().err
+    assert exit_.value.code == 0, err
+    out = output.read_text(encoding="utf-8")
+    assert out.endswith("\n")
+    answers = out.split("\n")[:-1]
+    assert len(answers) == len(LINES)
+    for (line, kind), answer in zip(LINES, answers):
+        if fmt == "jsonl":  # each answer names its source: the order is kept too
+            answer = json.loads(answer)
+            assert answer["source"] == line.decode("utf-8", errors="replace").rstrip("\r"), kind
+            assert (answer["hypotheses"] == []) == (kind in BLANK), kind
+        elif kind in BLANK:
+            assert answer == ""
+    number = {kind: i + 1 for i, (_, kind) in enumerate(LINES)}
+    warnings = [line for line in err.splitlines() if line]
+    assert all(w.startswith("seq2seq: warning: line ") for w in warnings), err
+    assert [w for w in warnings if "not UTF-8" in w] == [
+        f"seq2seq: warning: line {number['undecodable']}: bytes that are not UTF-8 were replaced by U+FFFD"
+    ]
+    assert [int(w.split()[3].rstrip(":")) for w in warnings if "longer than" in w] == [number["long"]]
