@@ -274,10 +274,10 @@ def epoch_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def sorted_batches(lengths: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
+def sorted_batches(lengths: np.ndarray, batch_tokens: int, batch_sentences: int = 0) -> list[np.ndarray]:
     """Batches of similar length in length order, for decoding and validation loss."""
     order = np.argsort(lengths, kind="stable")
-    return _cut(order, lengths, batch_tokens, 0)
+    return _cut(order, lengths, batch_tokens, batch_sentences)
 
 
 def _cut(order: np.ndarray, padded: np.ndarray, batch_tokens: int, batch_sentences: int) -> list[np.ndarray]:

@@ -7,6 +7,7 @@ input, so the training loop has one code path.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
@@ -62,6 +63,15 @@ class World:
     def barrier(self) -> None:
         if self.size > 1:
             dist.barrier()
+
+    @contextlib.contextmanager
+    def first(self):
+        """The first process runs the block before the others do (it fills a cache they read)."""
+        if not self.is_main:
+            self.barrier()
+        yield
+        if self.is_main:
+            self.barrier()
 
     def close(self) -> None:
         if self.size > 1 and dist.is_initialized():

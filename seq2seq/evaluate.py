@@ -147,19 +147,18 @@ def score(
 
 
 @torch.inference_mode()
-def validation_loss(model: Seq2Seq, corpus: Corpus, batch_tokens: int, autocast) -> float:
-    """Mean per-token negative log-likelihood (no label smoothing) over a whole corpus."""
+def validation_loss(model: Seq2Seq, corpus: Corpus, batches: list[np.ndarray], autocast) -> tuple[float, int]:
+    """Summed negative log-likelihood (no label smoothing) and token count over these batches."""
     model.eval()
     device = next(model.parameters()).device
     total, tokens = 0.0, 0
-    lengths = np.maximum(corpus.src_lengths, corpus.tgt_lengths) + 1
-    for indices in sorted_batches(lengths, batch_tokens):
+    for indices in batches:
         batch = corpus.batch(indices).to(device)
         with autocast():
             logits = model(batch.src, batch.src_lengths, batch.tgt_in)
         loss, n = sequence_loss(logits, batch.tgt_out, smoothing=0.0)
         total, tokens = total + float(loss), tokens + int(n)
-    return total / max(tokens, 1)
+    return total, tokens
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -57,6 +57,16 @@ class RunDir:
 
     @classmethod
     def open(cls, cfg: Config, resume: bool) -> RunDir:
+        """Check, then create (a single process does both; in distributed training every process
+        checks and only the first one creates)."""
+        run = cls.check(cfg, resume)
+        run.create()
+        return run
+
+    @classmethod
+    def check(cls, cfg: Config, resume: bool) -> RunDir:
+        """Refuse to clobber another run; when resuming, load last.pt and refuse a config that
+        changes the run. Reads only."""
         path = Path(cfg.run_dir)
         resume_from = None
         if path.exists() and not path.is_dir():
@@ -74,17 +84,23 @@ class RunDir:
                 if "train_state" not in resume_from:
                     raise UserError(f"{path / 'last.pt'} holds no training state; cannot resume from it")
                 _check_same_run(config_of(resume_from, path / "last.pt"), cfg, path)
+        return cls(path, resume_from)
+
+    def create(self) -> None:
+        """Make the directory, check that it is writable, log to train.log, and remove the
+        temporary files of a save that a killed process left half-written."""
         try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
             raise UserError(
-                f"cannot write to run directory {path} ({e.strerror or e}); choose a writable run_dir"
+                f"cannot write to run directory {self.path} ({e.strerror or e}); choose a writable run_dir"
             ) from None
-        _log_to(path / "train.log")
-        return cls(path, resume_from)
+        for stale in self.path.glob(".*.pt.*.tmp"):
+            stale.unlink(missing_ok=True)
+        _log_to(self.path / "train.log")
 
     def write_validations(self, rows: list[dict]) -> None:
         """Rewrite validations.tsv from the saved history (atomic), so that after a resume it

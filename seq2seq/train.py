@@ -3,6 +3,11 @@
 Everything a run needs to continue exactly where it stopped (weights, optimizer, scheduler, every
 random generator, the position inside the epoch's batch order, the validation history) is saved
 atomically in last.pt at every epoch end and every `train.checkpoint_every` updates.
+
+Under torchrun every process runs this same loop on its own share of each update's batches; the
+gradients are averaged by DistributedDataParallel, the numbers that decide what happens next (token
+counts, losses, Ctrl-C, BLEU) are summed or gathered so every process takes the same decision, and
+only the first process writes.
 """
 
 from __future__ import annotations
@@ -11,18 +16,22 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 import random
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import data, evaluate, tokenizer
 from .checkpoint import save_model
 from .config import Config, TrainConfig, save_config
+from .distributed import World
 from .errors import UserError
 from .loss import sequence_loss
 from .model import Seq2Seq, build_model
@@ -49,21 +58,24 @@ class Progress:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, run: RunDir):
-        self.cfg, self.run = cfg, run
+    def __init__(self, cfg: Config, run: RunDir, world: World | None = None):
+        world = world or World()
+        self.cfg, self.run, self.world = cfg, run, world
         tc = cfg.train
-        self.device = _device(tc.device)
+        self.device = torch.device(world.device) if world.size > 1 else _device(tc.device)
         self.autocast = functools.partial(
             torch.autocast,
             self.device.type,
             dtype=evaluate.DTYPES[tc.precision],
             enabled=tc.precision != "fp32",
         )
-        self.tokenizer, self.train_data, self.valid_data, self.valid_src, self.valid_ref = _load_data(cfg)
+        with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
+            self.tokenizer, self.train_data, self.valid_data, self.valid_src, self.valid_ref = _load_data(cfg)
         self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(
             self.device
         )
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
+        self.ddp = self.model if world.size == 1 else DistributedDataParallel(self.model)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True
         )
@@ -78,7 +90,7 @@ class Trainer:
 
     def fit(self) -> Progress:
         tc = self.cfg.train
-        with _on_sigint(self._interrupt):
+        with _on_interrupt(self._interrupt, escalate=self.world.size == 1):
             while self.progress.epoch < tc.epochs and not self._stopping_early():
                 self.train_epoch()
                 if self.interrupted:
@@ -88,23 +100,25 @@ class Trainer:
         return self.progress
 
     def train_epoch(self) -> None:
-        p, tc = self.progress, self.cfg.train
+        p, tc, world = self.progress, self.cfg.train, self.world
         plan = data.epoch_batches(
             self.train_data.src_lengths, self.train_data.tgt_lengths, self.cfg.data, tc.seed, p.epoch
         )
+        usable = len(plan) - len(plan) % world.size  # every process gets as many batches
         bar = tqdm(
-            total=len(plan),
+            total=usable,
             initial=p.position,
             desc=f"epoch {p.epoch + 1}",
             unit="batch",
             dynamic_ncols=True,
             leave=False,
+            disable=not world.is_main,
         )
         self.model.train()
-        while p.position < len(plan) and not self.interrupted:
-            group = plan[p.position : p.position + tc.accumulate]
+        while p.position < usable and not self.interrupted:
+            group = plan[p.position : p.position + tc.accumulate * world.size]
             start = time.perf_counter()
-            loss, tokens = self.update([self.train_data.batch(indices) for indices in group])
+            loss, tokens = self.update([self.train_data.batch(b) for b in group[world.rank :: world.size]])
             p.epoch_seconds += time.perf_counter() - start
             p.position, p.step = p.position + len(group), p.step + 1
             p.epoch_loss, p.epoch_tokens = p.epoch_loss + loss, p.epoch_tokens + tokens
@@ -124,21 +138,28 @@ class Trainer:
         bar.close()
 
     def update(self, batches: list[data.Batch]) -> tuple[float, int]:
-        """One optimizer update over one or more batches (gradient accumulation); the loss is
-        normalized by the target tokens of the whole update. Returns (summed loss, tokens)."""
-        tc = self.cfg.train
-        total_tokens = sum(b.n_tgt_tokens for b in batches)
+        """One optimizer update over this process's batches (several: gradient accumulation). The
+        loss is normalized by the target tokens of the whole update, over all processes, so N
+        processes compute the gradient one process would over all their batches. Returns the
+        summed loss and the tokens, over all processes."""
+        tc, world = self.cfg.train, self.world
+        local_tokens = sum(b.n_tgt_tokens for b in batches)
+        total_tokens, interrupted = world.sum([local_tokens, float(self.interrupted)])
+        self.interrupted = interrupted > 0  # a Ctrl-C in any process stops them all after this update
         self.optimizer.zero_grad(set_to_none=True)
         summed = 0.0
-        for batch in batches:
+        for i, batch in enumerate(batches):
             batch = batch.to(self.device)
             real = batch.tgt_out != PAD_ID
-            with self.autocast():
-                logits = self.model(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
-            loss, _ = sequence_loss(logits, batch.tgt_out[real], tc.label_smoothing)
-            self.scaler.scale(loss / total_tokens).backward()
+            # DDP averages gradients over processes: scale by their number to sum instead
+            with self._sync_gradients(last=i == len(batches) - 1):
+                with self.autocast():
+                    logits = self.ddp(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
+                loss, _ = sequence_loss(logits, batch.tgt_out[real], tc.label_smoothing)
+                self.scaler.scale(loss * world.size / total_tokens).backward()
             summed += float(loss.detach())
-        if not torch.isfinite(torch.tensor(summed)):
+        (summed,) = world.sum([summed])
+        if not math.isfinite(summed):
             raise UserError(
                 f"training loss became {summed} at update {self.progress.step + 1} (epoch "
                 f"{self.progress.epoch + 1}); stopped, and last.pt is left as it was. Lower train.lr, "
@@ -151,7 +172,11 @@ class Trainer:
         self.scaler.update()
         if tc.schedule == "warmup_decay":
             self.scheduler.step()
-        return summed, total_tokens
+        return summed, int(total_tokens)
+
+    def _sync_gradients(self, last: bool):
+        """DDP averages gradients at the backward of an update's last batch only."""
+        return contextlib.nullcontext() if last or self.ddp is self.model else self.ddp.no_sync()
 
     def end_epoch(self) -> None:
         """Validate, log, keep the best model, adjust the learning rate, save last.pt."""
@@ -161,23 +186,41 @@ class Trainer:
         p.best_bleu, p.bad_validations = (
             (row["bleu"], 0) if improved else (p.best_bleu, p.bad_validations + 1)
         )
-        if improved:
+        if improved and self.world.is_main:
             save_model(self.run.best, self.model, self.cfg, self.tokenizer)
             log.info(f"new best BLEU {row['bleu']:.2f}: saved {self.run.best}")
         if tc.schedule == "plateau":
             self.scheduler.step(row["bleu"])
         p.history.append(row)
-        self.run.write_validations(p.history)
+        if self.world.is_main:
+            self.run.write_validations(p.history)
         p.epoch, p.position = p.epoch + 1, 0
         p.epoch_loss, p.epoch_tokens, p.epoch_seconds = 0.0, 0, 0.0
         self.save_last()
 
     def validate(self) -> dict:
-        p, cfg = self.progress, self.cfg
+        """Validation loss and BLEU; each process takes a share of the sentences and the results
+        are gathered, so BLEU is the same as one process would find."""
+        p, cfg, world = self.progress, self.cfg, self.world
         start = time.perf_counter()
-        nll = evaluate.validation_loss(self.model, self.valid_data, cfg.data.batch_tokens, self.autocast)
+        lengths = np.maximum(self.valid_data.src_lengths, self.valid_data.tgt_lengths) + 1
+        batches = data.sorted_batches(lengths, cfg.data.batch_tokens, cfg.data.batch_sentences)
+        total, tokens = world.sum(
+            list(
+                evaluate.validation_loss(
+                    self.model, self.valid_data, batches[world.rank :: world.size], self.autocast
+                )
+            )
+        )
+        nll = total / max(tokens, 1)
         decoder = evaluate.inference_copy(self.model, cfg.train.precision)
-        translations = evaluate.translate(decoder, self.tokenizer, self.valid_src, cfg.search)
+        share = math.ceil(len(self.valid_src) / world.size)
+        mine = self.valid_src[world.rank * share : (world.rank + 1) * share]
+        translations = [
+            t
+            for part in world.gather(evaluate.translate(decoder, self.tokenizer, mine, cfg.search))
+            for t in part
+        ]
         scores = evaluate.score([t.text for t in translations], self.valid_ref, with_ter=False)
         train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
         row = {
@@ -212,16 +255,13 @@ class Trainer:
     # ------------------------------------------------------------ state
 
     def state_dict(self) -> dict:
+        """The training state; `rng` holds every process's random generators, in rank order."""
         return {
             "progress": dataclasses.asdict(self.progress) | {"elapsed": self._elapsed()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": {
-                "python": random.getstate(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            },
+            "rng": self.world.gather(_rng_state()),
         }
 
     def load_state_dict(self, state: dict, weights: dict) -> None:
@@ -229,16 +269,20 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        random.setstate(_as_tuple(state["rng"]["python"]))
-        torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if len(state["rng"]) != self.world.size:
+            raise UserError(
+                f"this run was saved by {len(state['rng'])} process(es); resume it with the same number "
+                f"(now {self.world.size}): each one's random generators and share of the data must match"
+            )
+        _set_rng_state(state["rng"][self.world.rank])
         self.progress = Progress(**state["progress"])
         self.saved_step = self.progress.step
         self.started = time.monotonic()
 
     def save_last(self) -> None:
-        save_model(self.run.last, self.model, self.cfg, self.tokenizer, self.state_dict())
+        state = self.state_dict()  # every process takes part: it gathers their random generators
+        if self.world.is_main:
+            save_model(self.run.last, self.model, self.cfg, self.tokenizer, state)
         self.saved_step = self.progress.step
 
     # ------------------------------------------------------------ helpers
@@ -263,17 +307,25 @@ class Trainer:
 
 
 def train(cfg: Config, resume: bool = False) -> Progress:
-    """Train from a config; with `resume`, continue the run in cfg.run_dir from its last.pt."""
-    run = RunDir.open(cfg, resume)
-    _seed(cfg.train.seed)
+    """Train from a config; with `resume`, continue the run in cfg.run_dir from its last.pt.
+    Started by torchrun, this process is one of several data-parallel workers."""
+    world = World.from_environment(_device(cfg.train.device).type)
+    if not world.is_main:
+        log.setLevel(logging.WARNING)
+    run = RunDir.check(cfg, resume)
+    with world.first():
+        if world.is_main:
+            run.create()
+    _seed(cfg.train.seed + world.rank)  # each process its own dropout masks
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    trainer = Trainer(cfg, run)
+    trainer = Trainer(cfg, run, world)
     if run.resume_from is not None:
         trainer.load_state_dict(run.resume_from["train_state"], run.resume_from["model"])
         p = trainer.progress
         log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")
-    save_config(cfg, run.path / "config.yaml")
+    if world.is_main:
+        save_config(cfg, run.path / "config.yaml")
     try:
         progress = trainer.fit()
     except KeyboardInterrupt:
@@ -345,21 +397,46 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _rng_state() -> dict:
+    return {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def _as_tuple(x):
     return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
 @contextlib.contextmanager
-def _on_sigint(handler):
-    """The first Ctrl-C asks the loop to save and stop after the current update; a second one
-    interrupts at once."""
+def _on_interrupt(handler, escalate: bool):
+    """Ctrl-C (SIGINT) or SIGTERM (what torchrun and job schedulers send to stop a worker) asks the
+    loop to save and stop after the current update. With `escalate`, a second one interrupts at
+    once; under torchrun every worker gets the signal twice (from the terminal and from torchrun),
+    so there it never escalates, and torchrun kills a worker that does not stop in time."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in signals}
+
+    def restore():
+        for s in signals:
+            signal.signal(s, previous[s] if previous[s] is not None else signal.SIG_DFL)
 
     def first(signum, frame):
         handler()
-        signal.signal(signal.SIGINT, previous)
+        if escalate:
+            restore()
 
-    previous = signal.signal(signal.SIGINT, first)
+    for s in signals:
+        signal.signal(s, first)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore()
