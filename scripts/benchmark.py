@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -54,14 +55,17 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
-    if args.steps:
-        cfg = load_config(args.config, overrides + ["train.early_stopping_patience=0"])
-        result.update(measure_steps(cfg, args.steps))
-    else:
-        cfg = load_config(
-            args.config, overrides + [f"train.epochs={args.epochs}", "train.early_stopping_patience=0"]
-        )
-        result.update(measure_epochs(cfg, args.data, args.device))
+    try:
+        if args.steps:
+            cfg = load_config(args.config, overrides + ["train.early_stopping_patience=0"])
+            result.update(measure_steps(cfg, args.steps))
+        else:
+            cfg = load_config(
+                args.config, overrides + [f"train.epochs={args.epochs}", "train.early_stopping_patience=0"]
+            )
+            result.update(measure_epochs(cfg, args.data, args.device))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the run's model files; caches live in cache_dir
     print(json.dumps(result, indent=1))
 
 

@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     _console_logging()
     try:
         args, unknown = build_parser().parse_known_args(argv)
+        if args.command == "translate" and not any(u.startswith("-") for u in unknown):
+            # sentences after options (`translate MODEL --beam 4 "Hello."`) land in `unknown`
+            args.sentences, unknown = args.sentences + unknown, []
         if unknown:  # argparse reports these from the top parser; point at the subcommand's help
             raise UserError(
                 f"unrecognized arguments: {' '.join(unknown)} (see 'seq2seq {args.command} --help')"

@@ -258,8 +258,6 @@ def check(cfg: Config) -> None:
             f"luong_score 'dot' needs the encoder output size ({enc_out}) equal to "
             f"model.decoder.hidden_size ({dec.hidden_size}); use luong_score: general"
         )
-    if cfg.train.precision == "fp16" and cfg.train.device == "cpu":
-        raise UserError("train.precision fp16 needs a GPU (train.device: cuda); use bf16 on CPU")
     for i, beta in enumerate(cfg.train.betas):
         if not 0.0 <= beta < 1.0:
             raise UserError(f"train.betas[{i}] is {beta}; Adam betas must lie in [0, 1)")

@@ -81,8 +81,13 @@ class Trainer:
         )
         self.scheduler = _scheduler(self.optimizer, tc)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=tc.precision == "fp16")
+        if tc.precision == "fp16" and self.device.type == "cpu":
+            log.warning("fp16 on CPU is slow (no fp16 matrix units); train.precision: bf16 is the fast one")
         self.progress = Progress()
         self.started = time.monotonic()
+        # a signal sets `stop_requested` in this process at any moment; `interrupted` becomes true
+        # only where all processes agree on it (in update()), so that all stop after the same update
+        self.stop_requested = False
         self.interrupted = False
         self.saved_step: int | None = None  # the update that last.pt holds
 
@@ -144,8 +149,8 @@ class Trainer:
         summed loss and the tokens, over all processes."""
         tc, world = self.cfg.train, self.world
         local_tokens = sum(b.n_tgt_tokens for b in batches)
-        total_tokens, interrupted = world.sum([local_tokens, float(self.interrupted)])
-        self.interrupted = interrupted > 0  # a Ctrl-C in any process stops them all after this update
+        total_tokens, requested = world.sum([local_tokens, float(self.stop_requested)])
+        self.interrupted = requested > 0  # a Ctrl-C in any process stops them all after this update
         self.optimizer.zero_grad(set_to_none=True)
         summed = 0.0
         for i, batch in enumerate(batches):
@@ -159,17 +164,27 @@ class Trainer:
                 self.scaler.scale(loss * world.size / total_tokens).backward()
             summed += float(loss.detach())
         (summed,) = world.sum([summed])
+        where = f"update {self.progress.step + 1} (epoch {self.progress.epoch + 1})"
         if not math.isfinite(summed):
+            fix = (
+                "fp16 holds values up to 65504 only: use train.precision: bf16 (fp32's range) or fp32"
+                if tc.precision == "fp16"
+                else "Lower train.lr, keep train.clip_grad_norm on, or use train.precision: fp32"
+            )
             raise UserError(
-                f"training loss became {summed} at update {self.progress.step + 1} (epoch "
-                f"{self.progress.epoch + 1}); stopped, and last.pt is left as it was. Lower train.lr, "
-                "keep train.clip_grad_norm on, or use train.precision: fp32"
+                f"training loss became {summed} at {where}; stopped, and last.pt is left as it was. {fix}"
             )
         if tc.clip_grad_norm:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.scaler.is_enabled() and self.scaler.get_scale() < MIN_FP16_SCALE:
+            raise UserError(
+                f"fp16 gradients kept overflowing up to {where}: the gradient scaler skipped those "
+                f"updates and fell to {self.scaler.get_scale():.1e}; stopped, and last.pt is left as it was. "
+                "Use train.precision: bf16 (fp32's range) or fp32"
+            )
         if tc.schedule == "warmup_decay":
             self.scheduler.step()
         return summed, int(total_tokens)
@@ -297,7 +312,7 @@ class Trainer:
         return False
 
     def _interrupt(self) -> None:
-        self.interrupted = True
+        self.stop_requested = True
 
     def _lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
@@ -306,13 +321,26 @@ class Trainer:
         return self.progress.elapsed + time.monotonic() - self.started
 
 
+# GradScaler halves its scale at each update whose fp16 gradients overflow (and skips that update):
+# from 2**16 to below 2**-8 takes at least 24 of them, with few good updates between: nothing learns.
+MIN_FP16_SCALE = 2.0**-8
+
+
 def train(cfg: Config, resume: bool = False) -> Progress:
     """Train from a config; with `resume`, continue the run in cfg.run_dir from its last.pt.
     Started by torchrun, this process is one of several data-parallel workers."""
     world = World.from_environment(_device(cfg.train.device).type)
+    try:
+        return _train(cfg, resume, world)
+    finally:
+        world.close()  # a process group left alive at exit can abort the interpreter
+
+
+def _train(cfg: Config, resume: bool, world: World) -> Progress:
     if not world.is_main:
         log.setLevel(logging.WARNING)
     run = RunDir.check(cfg, resume)
+    world.barrier()  # every process has looked at the run directory before the first one writes to it
     with world.first():
         if world.is_main:
             run.create()
@@ -328,6 +356,7 @@ def train(cfg: Config, resume: bool = False) -> Progress:
         save_config(cfg, run.path / "config.yaml")
     try:
         progress = trainer.fit()
+        world.barrier()  # every process is done with the others before the group goes away
     except KeyboardInterrupt:
         step, saved = trainer.progress.step, trainer.saved_step
         if saved == step:

@@ -109,8 +109,9 @@ def _paired_bootstrap(hyps, other, refs, other_name, lowercase, tokenize) -> dic
     test = PairedTest([("baseline", other), ("model", hyps)], metrics, [refs], test_type="bs", n_samples=1000)
     _, scores = test()
     out = {"baseline": other_name, "test": "paired bootstrap resampling, 1000 samples"}
-    for name in metrics:
-        base, ours = scores[name]
+    # sacrebleu names each result after its metric's signature ("chrF2"): take them in order
+    results = [pair for key, pair in scores.items() if key != "System"]
+    for name, (base, ours) in zip(metrics, results, strict=True):
         out[name] = {
             "baseline": round(base.score, 2),
             "model": round(ours.score, 2),

@@ -269,11 +269,11 @@ def test_luong_dot_needs_the_encoder_output_size_to_match_the_decoder(config_dic
     )
 
 
-def test_fp16_is_refused_on_cpu_only(config_dict):
-    raw = with_key(config_dict, "train.precision", "fp16")
-    assert "fp16" in error_of(raw)
-    assert config_from_dict(with_key(raw, "train.device", "cuda")).train.precision == "fp16"
-    assert config_from_dict(with_key(config_dict, "train.precision", "bf16")).train.precision == "bf16"
+def test_every_precision_is_allowed_on_every_device(config_dict):
+    for device in ("cpu", "cuda", "auto"):
+        for precision in ("fp32", "bf16", "fp16"):
+            raw = with_key(with_key(config_dict, "train.device", device), "train.precision", precision)
+            assert config_from_dict(raw).train.precision == precision
 
 
 def test_min_lr_above_lr_is_refused(config_dict):

@@ -146,6 +146,7 @@ def test_ctrl_c_stops_every_process_and_the_run_resumes(toy):
     os.killpg(process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole group
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0
+    assert (toy / "interrupted" / "last.pt").exists(), stderr
     saved = torch.load(toy / "interrupted" / "last.pt", weights_only=True)["train_state"]["progress"]
     assert 5 <= saved["step"] < 22, stderr  # stopped mid-run, at an update after the signal
     assert "interrupted: saved" in log.read_text()

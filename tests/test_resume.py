@@ -351,3 +351,43 @@ def test_a_full_disk_while_saving_keeps_the_previous_last_pt_and_no_temporary_fi
     monkeypatch.setattr(seq2seq.checkpoint.torch, "save", save)  # space freed: the advice works
     progress = train(config_from_dict(raw), resume=True)
     assert progress.step == UPDATES_PER_EPOCH
+
+
+def test_fp16_gradients_that_keep_overflowing_stop_the_run_with_advice(
+    toy, tmp_path, monkeypatch, restore_globals, saved_copies
+):
+    """A loss so large that its fp16 gradients overflow at every scale: the gradient scaler skips
+    the updates and shrinks; the run stops with a message instead of silently learning nothing."""
+    calls, loss = [], seq2seq.train.sequence_loss
+
+    def huge_from_update_8(*args):
+        calls.append(1)
+        summed, count = loss(*args)
+        return (summed * 1e30 if len(calls) >= 8 else summed), count
+
+    monkeypatch.setattr(seq2seq.train, "sequence_loss", huge_from_update_8)
+    cfg = config_from_dict(toy_config(toy, precision="fp16", epochs=20) | {"run_dir": str(tmp_path / "run")})
+
+    with pytest.raises(UserError) as error:
+        train(cfg)
+
+    message = str(error.value)
+    assert "fp16 gradients kept overflowing" in message and "bf16" in message
+    last = tmp_path / "run" / "last.pt"
+    assert last.read_bytes() == saved_copies[-1]
+
+
+def test_an_fp16_overflow_in_the_forward_pass_names_the_fp16_range(
+    toy, tmp_path, monkeypatch, restore_globals
+):
+    calls, loss = [], seq2seq.train.sequence_loss
+
+    def infinite_from_update_3(*args):
+        calls.append(1)
+        summed, count = loss(*args)
+        return (summed * float("inf") if len(calls) >= 3 else summed), count
+
+    monkeypatch.setattr(seq2seq.train, "sequence_loss", infinite_from_update_3)
+    cfg = config_from_dict(toy_config(toy, precision="fp16") | {"run_dir": str(tmp_path / "run")})
+    with pytest.raises(UserError, match="fp16 holds values up to 65504"):
+        train(cfg)

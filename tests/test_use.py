@@ -1,0 +1,292 @@
+"""Using a trained model from the command line: `seq2seq test` scores what validation scored,
+`seq2seq translate` answers arguments, pipes, files and an interactive terminal with n-best text or
+JSONL, and `seq2seq average` writes the mean of several model files.
+
+One small model is trained once for the module on the reversal task (a few seconds)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pty
+import random
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import write_reversal
+
+from seq2seq.checkpoint import load_bundle, load_model
+from seq2seq.cli import main
+from seq2seq.config import config_from_dict
+from seq2seq.data import read_lines
+from seq2seq.train import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run directory of a model trained for 8 epochs on the reversal task, and its files."""
+    root = tmp_path_factory.mktemp("use")
+    rng = random.Random(3)
+    write_reversal(root / "train.src", root / "train.tgt", 2000, rng)
+    write_reversal(root / "valid.src", root / "valid.tgt", 60, rng)
+    threads = torch.get_num_threads()
+    cfg = config_from_dict(
+        {
+            "run_dir": str(root / "run"),
+            "cache_dir": str(root / "cache"),
+            "data": {
+                "train_src": str(root / "train.src"),
+                "train_tgt": str(root / "train.tgt"),
+                "valid_src": str(root / "valid.src"),
+                "valid_tgt": str(root / "valid.tgt"),
+                "batch_tokens": 400,
+            },
+            "tokenizer": {"vocab_size": 20},
+            "model": {
+                "encoder": {"emb_size": 24, "hidden_size": 24, "dropout": 0.0},
+                "decoder": {"emb_size": 24, "hidden_size": 48, "attention_size": 24, "dropout": 0.0},
+            },
+            "train": {
+                "epochs": 8,
+                "lr": 0.01,
+                "label_smoothing": 0.0,
+                "examples": 0,
+                "threads": 1,
+                "seed": 2,
+            },
+            "search": {"beam_size": 3, "length_penalty": 0.6},
+        }
+    )
+    train(cfg)
+    torch.set_num_threads(threads)
+    with open(root / "run" / "validations.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return root, rows
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+# ---------------------------------------------------------------- seq2seq test
+
+
+def test_test_scores_the_best_model_as_validation_did(trained, capsys, restore_globals):
+    root, rows = trained
+    best = max(rows, key=lambda r: float(r["bleu"]))
+    assert float(best["bleu"]) > 10, "the model learned something: the comparison means something"
+    code, out, _ = cli(
+        capsys,
+        "test",
+        root / "run" / "best.pt",
+        "--src",
+        root / "valid.src",
+        "--ref",
+        root / "valid.tgt",
+        "--json",
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["bleu"] == pytest.approx(float(best["bleu"]), abs=0.005)
+    assert result["chrf"] == pytest.approx(float(best["chrf"]), abs=0.005)
+    assert result["sentences"] == 60
+    assert result["signatures"]["bleu"].startswith("nrefs:1|case:mixed")
+
+
+def test_test_prints_bleu_chrf_and_ter_with_signatures_and_writes_the_hypotheses(
+    trained, capsys, restore_globals
+):
+    root, _ = trained
+    hyps = root / "test.hyp"
+    code, out, _ = cli(
+        capsys,
+        "test",
+        root / "run" / "best.pt",
+        "--src",
+        root / "valid.src",
+        "--ref",
+        root / "valid.tgt",
+        "--output",
+        hyps,
+        "--compare",
+        root / "valid.src",  # a poor "system": the untranslated source
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert (
+        lines[0].startswith("BLEU|nrefs:1|") and lines[1].startswith("chrF2|") and lines[2].startswith("TER|")
+    )
+    assert len(read_lines(hyps)) == 60
+    assert "paired bootstrap" in out and "significant" in out
+
+
+# ---------------------------------------------------------------- seq2seq translate
+
+
+def test_translate_arguments_file_and_pipe_give_the_same_lines(trained, capsys, restore_globals):
+    root, _ = trained
+    model = root / "run" / "best.pt"
+    sources = read_lines(root / "valid.src")[:7]
+    code, from_args, _ = cli(capsys, "translate", model, *sources)
+    assert code == 0 and len(from_args.splitlines()) == 7
+
+    (root / "in.txt").write_text("".join(s + "\n" for s in sources), encoding="utf-8")
+    code, _, _ = cli(capsys, "translate", model, "-i", root / "in.txt", "-o", root / "out.txt")
+    assert code == 0
+    assert (root / "out.txt").read_text(encoding="utf-8") == from_args
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "seq2seq", "translate", str(model)],
+        input="".join(s + "\n" for s in sources),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == from_args
+
+
+def test_translate_n_best_text_is_tab_separated_and_distinct(trained, capsys, restore_globals):
+    root, _ = trained
+    code, out, _ = cli(
+        capsys, "translate", root / "run" / "best.pt", "--beam", "4", "--n-best", "3", "a b c d", "e f"
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        hyps = line.split("\t")
+        assert len(hyps) == 3 and len(set(hyps)) == 3
+
+
+def test_translate_jsonl_holds_n_best_scores_probabilities_and_attention(trained, capsys, restore_globals):
+    root, _ = trained
+    code, out, _ = cli(
+        capsys,
+        "translate",
+        root / "run" / "best.pt",
+        "--format",
+        "jsonl",
+        "--beam",
+        "3",
+        "--n-best",
+        "2",
+        "a b c",
+        "",
+    )
+    assert code == 0
+    first, empty = (json.loads(line) for line in out.splitlines())
+    assert first["source"] == "a b c"
+    assert len(first["hypotheses"]) == 2
+    best, second = first["hypotheses"]
+    assert best["normalized_score"] >= second["normalized_score"]
+    for h in first["hypotheses"]:
+        n_tgt, n_src = len(h["pieces"]), len(first["source_pieces"])
+        assert len(h["token_probs"]) == n_tgt  # one per target piece, </s> included
+        assert all(0 < p <= 1 for p in h["token_probs"])
+        # the total log-probability is the sum of the per-token ones
+        assert h["score"] == pytest.approx(sum(torch.tensor(h["token_probs"]).log().tolist()), abs=1e-2)
+        assert len(h["attention"]) == n_tgt and all(len(row) == n_src for row in h["attention"])
+        assert all(sum(row) == pytest.approx(1, abs=1e-2) for row in h["attention"])
+    assert empty["source"] == ""
+
+
+def test_translate_plots_attention_heatmaps(trained, capsys, restore_globals):
+    pytest.importorskip("matplotlib")
+    root, _ = trained
+    code, _, _ = cli(
+        capsys, "translate", root / "run" / "best.pt", "--plot-attention", root / "plots", "a b", "c d e"
+    )
+    assert code == 0
+    pngs = sorted(p.name for p in (root / "plots").iterdir())
+    assert pngs == ["line000001.png", "line000002.png"]
+    assert all((root / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_translate_answers_each_line_at_a_terminal_before_the_next_is_typed(trained):
+    """Interactive use: on a pseudo-terminal, every line is answered while standard input is still
+    open (a reader that waited for the end of input would never answer)."""
+    root, _ = trained
+    model = root / "run" / "best.pt"
+    expected = subprocess.run(
+        [sys.executable, "-m", "seq2seq", "translate", str(model), "a b c", "d e f g"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.splitlines()
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seq2seq", "translate", str(model)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+    )
+    os.close(terminal)
+    try:
+        answers = []
+        for line in ("a b c", "d e f g"):
+            os.write(controller, (line + "\n").encode())
+            answers.append(_read_answer(controller, echo=line, timeout=60))
+        assert answers == expected
+    finally:
+        os.write(controller, b"\x04")  # Ctrl-D: end of input
+        proc.wait(timeout=60)
+        os.close(controller)
+    assert proc.returncode == 0
+
+
+def _read_answer(fd: int, echo: str, timeout: float) -> str:
+    """The next output line on the terminal that is not the echo of what was typed."""
+    buffer, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            buffer += os.read(fd, 4096)
+        lines = buffer.replace(b"\r\n", b"\n").split(b"\n")
+        complete = [x.decode() for x in lines[:-1]]
+        if echo in complete:
+            after = complete[complete.index(echo) + 1 :]
+            if after:
+                return after[0]
+    raise AssertionError(f"no answer within {timeout} s; the terminal shows {buffer!r}")
+
+
+# ---------------------------------------------------------------- seq2seq average
+
+
+def test_average_writes_the_mean_of_the_weights_and_a_usable_model(trained, capsys, restore_globals):
+    root, _ = trained
+    best, last = root / "run" / "best.pt", root / "run" / "last.pt"
+    code, _, _ = cli(capsys, "average", best, last, "-o", root / "avg.pt")
+    assert code == 0
+    a, b = load_bundle(best)["model"], load_bundle(last)["model"]
+    averaged = load_bundle(root / "avg.pt")["model"]
+    for name, t in averaged.items():
+        torch.testing.assert_close(t, (a[name] + b[name]) / 2)
+    model, cfg, tokenizer = load_model(root / "avg.pt")
+    assert cfg == load_model(best)[1]
+    code, out, _ = cli(capsys, "translate", root / "avg.pt", "a b c")
+    assert code == 0 and len(out.splitlines()) == 1
+
+    code, _, _ = cli(capsys, "average", best, "-o", root / "one.pt")  # the average of one is itself
+    assert code == 0
+    for name, t in load_bundle(root / "one.pt")["model"].items():
+        assert torch.equal(t, a[name])
+
+
+def test_average_refuses_to_overwrite_an_input(trained, capsys, restore_globals):
+    root, _ = trained
+    best = root / "run" / "best.pt"
+    before = best.read_bytes()
+    code, _, err = cli(capsys, "average", best, root / "run" / "last.pt", "-o", best)
+    assert code == 2 and "one of the inputs" in err
+    assert best.read_bytes() == before
