@@ -64,6 +64,8 @@ def main() -> None:
                 args.config, overrides + [f"train.epochs={args.epochs}", "train.early_stopping_patience=0"]
             )
             result.update(measure_epochs(cfg, args.data, args.device))
+            if args.save_model:  # for decoding measurements of the whole command afterwards
+                shutil.copy(Path(cfg.run_dir) / "last.pt", args.save_model)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # the run's model files; caches live in cache_dir
     print(json.dumps(result, indent=1))
@@ -83,6 +85,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--save-model", metavar="PATH", help="with --epochs: keep the trained last.pt here")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return p.parse_args()
 

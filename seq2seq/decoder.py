@@ -82,7 +82,7 @@ class AttentionDecoder(nn.Module):
 
     def prepare(self, enc: EncoderOutput) -> tuple[Memory, DecoderState]:
         """Attention memory (keys projected once) and the initial state from the bridge."""
-        memory = Memory(enc.states, self.attention.project_keys(enc.states), enc.mask)
+        memory = Memory(_compute_dtype(enc.states), self.attention.project_keys(enc.states), enc.mask)
         blocks = torch.tanh(self.bridge(enc.final)).chunk(len(self.cells) * self.cells[0].n_states, -1)
         n = self.cells[0].n_states
         layers = tuple(tuple(blocks[i * n : (i + 1) * n]) for i in range(len(self.cells)))
@@ -170,6 +170,15 @@ class LuongDecoder(AttentionDecoder):
             weights.append(alpha)
         logits = self.output(_at(torch.stack(outputs, dim=1), positions))  # (B, T, V) or (N, V)
         return logits, DecoderState(layers, feed), torch.stack(weights, dim=1)
+
+
+def _compute_dtype(x: Tensor) -> Tensor:
+    """x in the dtype autocast computes in, cast once: otherwise every decoder step would cast the
+    attention values again (and autograd would keep each copy)."""
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        return x.to(torch.get_autocast_dtype(device))
+    return x
 
 
 def _at(x: Tensor, positions: Tensor | None) -> Tensor:
