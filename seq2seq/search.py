@@ -123,12 +123,16 @@ def beam_search(
         b = active.numel()
         logits, state, alpha_t = model.decode_step(prev, memory, state)
         at_max = t >= max_lens[active]  # (b,) must end now
-        logp = _log_softmax(logits, at_max.repeat_interleave(K)).view(b, K, -1)  # (b, K, V)
-        vocab = logp.size(-1)
-        cand = (live_scores.unsqueeze(2) + logp).view(b, K * vocab)
-        top_scores, top_ids = cand.topk(min(2 * K, K * vocab), dim=1)  # (b, 2K)
-        origin, token = top_ids // vocab, top_ids % vocab
-        token_logp = logp.view(b, K * vocab).gather(1, top_ids)
+        logp = _log_softmax(logits, at_max.repeat_interleave(K))  # (b*K, V)
+        # the 2K best candidates of a sentence are among the 2K best extensions of each of its
+        # hypotheses: rank per hypothesis first, then only K x 2K sums instead of K x V
+        ext_logp, ext_token = logp.topk(min(2 * K, logp.size(1)), dim=1)  # (b*K, C)
+        per_hyp = ext_logp.size(1)
+        cand = (live_scores.unsqueeze(2) + ext_logp.view(b, K, per_hyp)).view(b, K * per_hyp)
+        top_scores, top_ids = cand.topk(min(2 * K, K * per_hyp), dim=1)  # (b, 2K)
+        origin = top_ids // per_hyp
+        token = ext_token.view(b, K * per_hyp).gather(1, top_ids)
+        token_logp = ext_logp.view(b, K * per_hyp).gather(1, top_ids)
         attn = alpha_t.float().view(b, K, -1) if with_attention else None
         extended = live.extend(origin, token, token_logp, attn, t)  # (b, 2K, L)
 
@@ -245,7 +249,7 @@ class _History:
 def _log_softmax(logits: Tensor, must_end: Tensor) -> Tensor:
     """Log-probabilities in fp32; PAD and BOS are never produced; rows where must_end is set may
     only produce EOS."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
+    logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
     logp[:, PAD_ID] = float("-inf")
     logp[:, BOS_ID] = float("-inf")
     if bool(must_end.any()):
