@@ -11,6 +11,8 @@ training time (validation excluded); decoding speed is test2016 sentences over t
 translation itself takes, in this process, after the model is loaded. Lowercased tokenized BLEU
 follows the Multi30k convention (data/README.md): lowercase, Moses-normalize and -tokenize the
 hypotheses (sacremoses), score with sacrebleu tokenize=none against the official lc.norm.tok file.
+Beam 5 runs twice: with the config's length penalty (the `*_beam5` keys) and without one, the
+setting the peer benchmarks decode with (`test_bleu_beam5_no_lp`, `decode_sent_per_s_beam5_no_lp`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from seq2seq.config import load_config
 from seq2seq.run_dir import RunDir
 from seq2seq.train import Trainer, train
 from seq2seq.translator import Translator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decode_speed import SEARCHES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,8 +153,8 @@ def measure_epochs(cfg, folder: str, device: str) -> dict:
     src = data.read_lines(Path(folder) / "test_2016_flickr.en")
     ref = data.read_lines(Path(folder) / "test_2016_flickr.de")
     model_file = Path(cfg.run_dir) / "last.pt"  # after the same number of epochs as the peers
-    for name, beam in (("greedy", 1), ("beam5", 5)):
-        translator = Translator.load(model_file, device=device, beam_size=beam)
+    for name, beam, alpha in SEARCHES:
+        translator = Translator.load(model_file, device=device, beam_size=beam, length_penalty=alpha)
         result["params"] = _params(translator.model)
         translator.translate(src[:32])  # warm-up
         start = time.perf_counter()

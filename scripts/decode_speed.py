@@ -24,6 +24,10 @@ from seq2seq import evaluate
 from seq2seq.data import read_lines
 from seq2seq.translator import Translator
 
+# greedy, beam 5 with the model's length penalty, and beam 5 without one (the peers' benchmark
+# setting: with no penalty a sentence is done as soon as its best finished hypothesis outscores
+# every live one, so fewer steps are decoded)
+SEARCHES = (("greedy", 1, None), ("beam5", 5, None), ("beam5_no_lp", 5, 0.0))
 M30K = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "multi30k"
 
 
@@ -40,8 +44,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     src, ref = read_lines(args.src), read_lines(args.ref)
     result = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "sentences": len(src)}
-    for name, beam in (("greedy", 1), ("beam5", 5)):
-        translator = Translator.load(args.model, precision=args.precision, beam_size=beam)
+    for name, beam, alpha in SEARCHES:
+        translator = Translator.load(
+            args.model, precision=args.precision, beam_size=beam, length_penalty=alpha
+        )
         best = float("inf")
         for _ in range(args.repeat):
             start = time.perf_counter()

@@ -139,7 +139,7 @@ def stream(
     n_best: int = 1,
     warn: Callable[[str], None] = print,
     plot_dir: Path | None = None,
-    batch_lines: int = 256,
+    batch_lines: int = 4096,
 ) -> int:
     """Translate a byte stream line by line, one output line per input line, in order.
 
