@@ -260,6 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # a torchrun worker whose process group is destroyed and whose files are saved and closed:
+        # skip the interpreter's teardown, where a thread that gloo leaves behind can abort the
+        # process (SIGABRT) now and then after a finished run, and torchrun would report a failure
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

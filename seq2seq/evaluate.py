@@ -133,8 +133,10 @@ def score(
     tokenize: str | None = None,
     with_ter: bool = True,
 ) -> Scores:
-    """Corpus BLEU, chrF (and TER) with sacrebleu; defaults: cased BLEU with 13a tokenization."""
-    metrics = {"bleu": BLEU(lowercase=lowercase, tokenize=tokenize), "chrf": CHRF(lowercase=lowercase)}
+    """Corpus BLEU, chrF (and TER) with sacrebleu; defaults: cased BLEU with 13a tokenization.
+    With tokenize="none" the text is tokenized on purpose: no warning that it looks tokenized."""
+    bleu = BLEU(lowercase=lowercase, tokenize=tokenize, force=tokenize == "none")
+    metrics = {"bleu": bleu, "chrf": CHRF(lowercase=lowercase)}
     if with_ter:
         metrics["ter"] = TER()
     refs = [list(references)]
