@@ -176,6 +176,12 @@ CASES = [
         ["cannot write to run directory", "locked/run", "Permission denied", "choose a writable run_dir"],
         pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories"),
     ),
+    case(  # where not even root may create a directory: the same error as root meets it
+        "run-dir-not-creatable",
+        lambda w: w.train("run_dir=/sys/seq2seq-test-run"),
+        ["cannot write to run directory", "/sys/seq2seq-test-run", "choose a writable run_dir"],
+        pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux sysfs"),
+    ),
     case(
         "run-dir-holds-a-run",
         _existing_run,
