@@ -23,6 +23,7 @@ RANKS = {
     "encoder": 1,
     "config": 1,
     "decoder": 2,
+    "transformer": 2,
     "schedule": 2,
     "tokenizer": 2,
     "loss": 3,
