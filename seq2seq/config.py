@@ -137,6 +137,8 @@ class TrainConfig:
     min_lr: float = _ranged(1e-6, 0.0)
     early_stopping_patience: int = _ranged(0, 0)  # validations without BLEU gain; 0: never stop
     checkpoint_every: int = _ranged(0, 0)  # also save last.pt every this many updates; 0: per epoch
+    keep_last: int = _ranged(0, 0)  # keep the models of the last N epochs as epochN.pt; 0: none
+    average_kept: bool = False  # at the end, average the kept models into averaged.pt (best.pt if better)
     log_every: int = _ranged(100, 1)  # updates between lines in train.log
     examples: int = _ranged(3, 0)  # example translations shown after each validation
     device: Literal["cpu", "cuda", "auto"] = "cpu"

@@ -31,6 +31,7 @@ from .distributed import World
 from .divergence import check_loss, check_scaler
 from .errors import UserError
 from .interrupt import on_interrupt
+from .kept_models import average_kept, keep_epoch
 from .loss import sequence_loss
 from .memory import RELEASE_EVERY, release_free_memory
 from .model import Seq2Seq, build_model
@@ -93,6 +94,8 @@ class Trainer:
                     self.save_last()
                     raise KeyboardInterrupt
                 self.end_epoch()
+            if tc.keep_last > 1 and tc.average_kept:
+                average_kept(self.run, self.model, self.cfg, self.tokenizer, self.validator, self.progress)
         return self.progress
 
     def train_epoch(self) -> None:
@@ -190,6 +193,8 @@ class Trainer:
         if self.world.is_main:
             self.run.write_validations(p.history)
         p.next_epoch()
+        if self.world.is_main:  # before last.pt: a run killed between the two redoes this epoch
+            keep_epoch(self.run, p.epoch, self.model, self.cfg, self.tokenizer)
         self.save_last()
 
     def save_last(self) -> None:

@@ -21,7 +21,7 @@ from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
 from . import evaluate
-from .checkpoint import atomic_save, bundle, load_bundle, model_from_bundle
+from .checkpoint import atomic_save, average_weights, bundle, load_bundle, model_from_bundle
 from .config import Config, SearchConfig
 from .data import read_lines
 from .errors import UserError
@@ -271,14 +271,7 @@ def average(paths: Iterable[str | Path], output: str | Path) -> int:
         if not all(torch.equal(b["tokenizer"][k], bundles[0]["tokenizer"][k]) for k in b["tokenizer"]):
             raise UserError(f"{p} has another tokenizer than {paths[0]}; average checkpoints of one run")
     model, cfg, tokenizer = model_from_bundle(bundles[0], paths[0])
-    averaged = {
-        name: (
-            torch.stack([b["model"][name].float() for b in bundles]).mean(0).to(t.dtype)
-            if t.is_floating_point()
-            else t
-        )
-        for name, t in first_model.items()
-    }
+    averaged = average_weights([b["model"] for b in bundles])
     model.load_state_dict(averaged)
     atomic_save(bundle(model, cfg, tokenizer), output)
     return len(bundles)
