@@ -68,6 +68,11 @@ class TokenizerConfig:
     joint: bool = True  # one SentencePiece model for both sides, else one per side
     character_coverage: float = _ranged(1.0, 0.5, 1.0)
     max_sentences: int = _ranged(2_000_000, 1)  # SentencePiece trains on a sample this large
+    # subword regularization: a new segmentation of the training data every epoch (validation,
+    # test and translation stay deterministic); unigram: the sampling's smoothing alpha, bpe: the
+    # BPE-dropout probability; 0: off. With it, each side's vocabulary holds every piece.
+    sampling_alpha: float = _ranged(0.0, 0.0, 1.0)
+    sampling_nbest: int = _ranged(-1, -1)  # unigram: sample among the n best segmentations; -1: all
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,11 @@ def check(cfg: Config) -> None:
         _check_transformer(cfg.model)
     else:
         _check_rnn(cfg.model)
+    if cfg.tokenizer.sampling_nbest in (0, 1):
+        raise UserError(
+            f"tokenizer.sampling_nbest is {cfg.tokenizer.sampling_nbest}; use -1 (all segmentations) "
+            "or at least 2"
+        )
     for i, beta in enumerate(cfg.train.betas):
         if not 0.0 <= beta < 1.0:
             raise UserError(f"train.betas[{i}] is {beta}; Adam betas must lie in [0, 1)")

@@ -49,6 +49,17 @@ class SubwordVocab:
         encoded = self.sp.encode(list(lines), out_type=int, num_threads=threads or os.cpu_count() or 1)
         return [self._to_model[np.asarray(ids, dtype=np.int64)] for ids in encoded]
 
+    def sample(self, lines: Sequence[str], alpha: float, nbest: int) -> list[np.ndarray]:
+        """Text -> model ids of a sampled segmentation: unigram sampling with smoothing `alpha` over
+        the `nbest` best segmentations (-1: all; Kudo 2018, arXiv:1804.10959), or BPE-dropout with
+        probability `alpha` (Provilkov et al. 2020, arXiv:1910.13267). SentencePiece draws from
+        absl's generator, which is salted per process by design: the same call in two processes
+        gives two different samples, whatever seed is set."""
+        encoded = self.sp.encode(
+            list(lines), out_type=int, enable_sampling=True, alpha=alpha, nbest_size=nbest
+        )
+        return [self._to_model[np.asarray(ids, dtype=np.int64)] for ids in encoded]
+
     def decode(self, ids: Iterable[int]) -> str:
         """Model ids -> text; specials are dropped."""
         kept = [i for i in ids if i >= len(SPECIALS)]
@@ -132,8 +143,11 @@ def _train(cfg: TokenizerConfig, src_path: Path, tgt_path: Path, entry: Path, sh
         else:
             _train_spm(cfg, [src_path], tmp / "src.model")
             _train_spm(cfg, [tgt_path], tmp / "tgt.model")
-        src_ids = _used_pieces(tmp / "src.model", src_path)
-        tgt_ids = _used_pieces(tmp / "tgt.model", tgt_path)
+        if cfg.sampling_alpha:  # a sampled segmentation may use any piece of the model
+            src_ids, tgt_ids = _all_pieces(tmp / "src.model"), _all_pieces(tmp / "tgt.model")
+        else:
+            src_ids = _used_pieces(tmp / "src.model", src_path)
+            tgt_ids = _used_pieces(tmp / "tgt.model", tgt_path)
         if shared_vocab:
             src_ids = tgt_ids = sorted(set(src_ids) | set(tgt_ids))
         (tmp / "vocab.json").write_text(json.dumps({"src_ids": src_ids, "tgt_ids": tgt_ids}))
@@ -170,6 +184,10 @@ def _train_spm(cfg: TokenizerConfig, paths: list[Path], model_path: Path) -> Non
             f"SentencePiece could not train on {', '.join(map(str, paths))}: {message} "
             "(for a small corpus, lower tokenizer.vocab_size)"
         ) from None
+
+
+def _all_pieces(model_path: Path) -> list[int]:
+    return list(range(spm.SentencePieceProcessor(model_file=str(model_path)).get_piece_size()))
 
 
 def _used_pieces(model_path: Path, text_path: Path) -> list[int]:

@@ -59,7 +59,7 @@ class Trainer:
         )
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
             d = load_training_data(cfg)
-        self.tokenizer, self.train_data = d.tokenizer, d.train
+        self.corpora, self.tokenizer, self.train_data = d, d.tokenizer, d.train
         self.validator = Validator(cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, self.autocast)
         self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(
             self.device
@@ -100,9 +100,9 @@ class Trainer:
 
     def train_epoch(self) -> None:
         p, tc, world = self.progress, self.cfg.train, self.world
-        plan = data.epoch_batches(
-            self.train_data.src_lengths, self.train_data.tgt_lengths, self.cfg.data, tc.seed, p.epoch
-        )
+        with world.first():  # the first process writes a sampled segmentation (data.sampling_alpha)
+            corpus = self.corpora.for_epoch(p.epoch, resuming=p.position > 0)
+        plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, self.cfg.data, tc.seed, p.epoch)
         usable = len(plan) - len(plan) % world.size  # every process gets as many batches
         bar = tqdm(
             total=usable,
@@ -117,7 +117,7 @@ class Trainer:
         while p.position < usable and not self.interrupted:
             group = plan[p.position : p.position + tc.accumulate * world.size]
             start = time.perf_counter()
-            loss, tokens = self.update([self.train_data.batch(b) for b in group[world.rank :: world.size]])
+            loss, tokens = self.update([corpus.batch(b) for b in group[world.rank :: world.size]])
             p.epoch_seconds += time.perf_counter() - start
             p.position, p.step = p.position + len(group), p.step + 1
             p.epoch_loss, p.epoch_tokens = p.epoch_loss + loss, p.epoch_tokens + tokens
@@ -196,6 +196,7 @@ class Trainer:
         if self.world.is_main:  # before last.pt: a run killed between the two redoes this epoch
             keep_epoch(self.run, p.epoch, self.model, self.cfg, self.tokenizer)
         self.save_last()
+        self.corpora.drop_sampled()  # after last.pt: a run resumed before needs this epoch's copy
 
     def save_last(self) -> None:
         self.state.save_last(self.run.last, self.model, self.cfg, self.tokenizer)
