@@ -22,6 +22,9 @@ RANKS = {
     "divergence": 1,
     "encoder": 1,
     "config": 1,
+    "typed_config": 0.5,  # between errors and config
+    "multihead": 1,
+    "stacked_encoder": 2,
     "decoder": 2,
     "transformer": 2,
     "schedule": 2,
