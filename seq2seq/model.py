@@ -58,6 +58,11 @@ class Seq2Seq(nn.Module):
         """prev (B,) -> logits (B, V), next state, attention weights (B, S)."""
         return self.decoder.step(prev, memory, state)
 
+    def show_head(self, head: int | None) -> None:
+        """Report one attention head's weights from decode_step (None: the heads' average); a
+        ValueError names the heads there are."""
+        self.decoder.show_head(head)
+
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, positions: Tensor | None = None
     ) -> Tensor:

@@ -34,6 +34,7 @@ RANKS = {
     "model": 4,
     "training_data": 4,
     "search": 5,
+    "ensemble": 5,
     "checkpoint": 5,
     "evaluate": 6,
     "run_dir": 6,
