@@ -19,7 +19,12 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
         "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
     )
     p.add_argument("--batch-tokens", type=positive, help="source tokens per decoding batch")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto (default): the GPU when PyTorch sees one, else the CPU",
+    )
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16"),

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         print(result["lines"][name])
     print(
         f"{result['sentences']} sentences in {result['seconds']:.2f} s "
-        f"({result['sentences_per_second']:.1f} sentences/s)"
+        f"({result['sentences_per_second']:.1f} sentences/s) on {result['device']} in {result['precision']}"
     )
     if "compare" in result:
         c = result["compare"]

@@ -4,6 +4,7 @@ with one model or an ensemble."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -65,20 +66,25 @@ def run(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
 
-    sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    # the input is opened before the output is created: a bad --input leaves no empty output file
+    source = _open_input(Path(args.input)) if args.input else sys.stdin.buffer
     try:
-        if args.sentences:
-            write_translations(
-                translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
-            )
-        elif args.input:
-            with _open_input(Path(args.input)) as source:
+        sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+        if sys.stderr.isatty():  # at a terminal; in a pipeline stderr carries only the lines' warnings
+            logging.getLogger("seq2seq").info(f"translating on {translator.device} in {translator.precision}")
+        try:
+            if args.sentences:
+                write_translations(
+                    translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
+                )
+            else:
                 stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
-        else:
-            stream(translator, sys.stdin.buffer, sink, args.format, args.n_best, warn, plot_dir)
+        finally:
+            if sink is not sys.stdout:
+                sink.close()
     finally:
-        if sink is not sys.stdout:
-            sink.close()
+        if source is not sys.stdin.buffer:
+            source.close()
     return 0
 
 

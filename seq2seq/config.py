@@ -129,7 +129,7 @@ class TrainConfig:
     average_kept: bool = False  # at the end, average the kept models into averaged.pt (best.pt if better)
     log_every: int = ranged(100, 1)  # updates between lines in train.log
     examples: int = ranged(3, 0)  # example translations shown after each validation
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when PyTorch sees one, else the CPU
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     threads: int = ranged(0, 0)  # torch intra-op threads; 0: torch's default
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from sacrebleu.metrics import BLEU, CHRF, TER
+from torch import nn
 
 from .config import SearchConfig
 from .data import Corpus, pad_src, sorted_batches
@@ -172,7 +173,35 @@ def inference_copy(model: Seq2Seq, precision: str) -> Seq2Seq:
     at every step; validation and `seq2seq test` both decode this way, so they agree."""
     if precision == "fp32":
         return model.eval()
-    return copy.deepcopy(model).to(DTYPES[precision]).eval()
+    decoder = copy.deepcopy(model).to(DTYPES[precision]).eval()
+    for module in decoder.modules():
+        if isinstance(module, nn.RNNBase):
+            _flatten(module)
+    return decoder
+
+
+def _flatten(rnn: nn.RNNBase) -> None:
+    """Lay a GPU recurrent layer's weights out as the one buffer cuDNN reads them from, once. The
+    copy's weights were cast one by one, and torch's flatten_parameters() skips bf16 weights (its
+    check, torch.backends.cudnn.is_acceptable, admits fp16, fp32 and fp64 only) although cuDNN runs
+    them, so every call would compact them again, with a warning. On the CPU there is nothing to do."""
+    rnn.flatten_parameters()
+    first = rnn._flat_weights[0]
+    if first.is_cuda and first.dtype == torch.bfloat16 and torch.backends.cudnn.enabled:
+        from torch.backends.cudnn.rnn import get_cudnn_mode
+
+        with torch.no_grad():  # what flatten_parameters() does for the types it accepts
+            torch._cudnn_rnn_flatten_weight(
+                rnn._flat_weights,
+                4 if rnn.bias else 2,
+                rnn.input_size,
+                get_cudnn_mode(rnn.mode),
+                rnn.hidden_size,
+                rnn.proj_size,
+                rnn.num_layers,
+                rnn.batch_first,
+                bool(rnn.bidirectional),
+            )
 
 
 def perplexity(nll: float) -> float:

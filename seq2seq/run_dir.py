@@ -17,8 +17,12 @@ from .checkpoint import config_of, load_bundle
 from .config import Config, flatten, to_dict
 from .errors import UserError
 
-# keys that may differ when resuming: they do not change what the run computes up to now
+# keys that may differ when resuming: they do not change what the run computes up to now. The
+# device says where, not what: resumed on the same machine with `auto` for `cpu` (or the reverse)
+# a run is bit-identical; moved between CPU and GPU it continues with the other device's rounding
+# and random generator.
 SAFE_TO_CHANGE = (
+    "train.device",
     "train.epochs",
     "train.early_stopping_patience",
     "train.checkpoint_every",

@@ -27,9 +27,9 @@ from tqdm import tqdm
 from . import data, evaluate
 from .checkpoint import save_model
 from .config import Config, save_config
+from .device import describe, pick_device
 from .distributed import World
 from .divergence import check_loss, check_scaler
-from .errors import UserError
 from .interrupt import on_interrupt
 from .kept_models import average_kept, keep_epoch
 from .loss import sequence_loss
@@ -50,7 +50,7 @@ class Trainer:
         world = world or World()
         self.cfg, self.run, self.world = cfg, run, world
         tc = cfg.train
-        self.device = torch.device(world.device) if world.size > 1 else _device(tc.device)
+        self.device = torch.device(world.device) if world.size > 1 else pick_device(tc.device, "train.device")
         self.autocast = functools.partial(
             torch.autocast,
             self.device.type,
@@ -65,6 +65,7 @@ class Trainer:
             self.device
         )
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
+        log.info(f"training on {describe(self.device)} in {tc.precision}")
         self.ddp = self.model if world.size == 1 else DistributedDataParallel(self.model)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True
@@ -223,7 +224,7 @@ class Trainer:
 def train(cfg: Config, resume: bool = False) -> Progress:
     """Train from a config; with `resume`, continue the run in cfg.run_dir from its last.pt.
     Started by torchrun, this process is one of several data-parallel workers."""
-    world = World.from_environment(_device(cfg.train.device).type)
+    world = World.from_environment(pick_device(cfg.train.device, "train.device").type)
     try:
         return _train(cfg, resume, world)
     finally:
@@ -259,11 +260,3 @@ def _train(cfg: Config, resume: bool, world: World) -> Progress:
         f"done: best validation {trainer.validator.metric} {progress.best_bleu:.2f}, model in {run.best}"
     )
     return progress
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is cuda but PyTorch sees no GPU; use train.device: cpu or auto")
-    return torch.device(name)

@@ -25,6 +25,7 @@ from . import evaluate
 from .checkpoint import atomic_save, average_weights, bundle, load_bundle, model_from_bundle
 from .config import Config, SearchConfig
 from .data import read_lines
+from .device import describe, pick_device
 from .ensemble import Ensemble
 from .errors import UserError
 from .evaluate import Translation
@@ -39,12 +40,13 @@ class Translator:
     config: Config
     search: SearchConfig
     precision: str
+    device: str = "cpu"  # where it decodes, as the log says it: 'cpu (2 threads)', 'cuda:0 (NVIDIA H200)'
 
     @classmethod
     def load(
         cls,
         paths: str | Path | Sequence[str | Path],
-        device: str = "cpu",
+        device: str = "auto",
         precision: str | None = None,
         **search: float | int | None,
     ) -> Translator:
@@ -61,13 +63,14 @@ class Translator:
                         f"{path} has another {name} vocabulary than {paths[0]}; the models of an ensemble "
                         "must share it (train them with the same data and tokenizer settings)"
                     )
-        if device == "cuda" and not torch.cuda.is_available():
-            raise UserError("--device cuda, but PyTorch sees no GPU; use --device cpu")
+        where = pick_device(device, "--device")
         settings = dataclasses.replace(cfg.search, **{k: v for k, v in search.items() if v is not None})
         precision = precision or cfg.train.precision
-        models = [model.to(device) for model, _, _ in loaded]
+        models = [model.to(where) for model, _, _ in loaded]
         model = models[0] if len(models) == 1 else Ensemble(models)
-        return cls(evaluate.inference_copy(model, precision), tokenizer, cfg, settings, precision)
+        return cls(
+            evaluate.inference_copy(model, precision), tokenizer, cfg, settings, precision, describe(where)
+        )
 
     def translate(
         self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False
@@ -117,6 +120,8 @@ def test(
         "sentences": len(src_lines),
         "seconds": round(seconds, 3),
         "sentences_per_second": round(len(src_lines) / max(seconds, 1e-9), 1),
+        "device": translator.device,
+        "precision": translator.precision,
     }
     if other is not None:
         result["compare"] = _paired_bootstrap(hyps, other, refs, compare, lowercase, tokenize)

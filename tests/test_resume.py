@@ -284,6 +284,22 @@ def test_resuming_with_more_epochs_continues_the_run(finished, tmp_path):
     assert f"resuming {tmp_path / 'run'} at epoch 2, batch 0, update {UPDATES_PER_EPOCH}" in log
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto is the CPU only where there is no GPU")
+def test_a_run_saved_with_device_cpu_resumes_with_the_default_auto_bit_identically(
+    toy, straight, tmp_path, restore_globals
+):
+    """Configs resolved `train.device: cpu` before `auto` became the default: such a run resumes
+    with a config that leaves the device to its default, and ends like the straight run."""
+    raw = toy_config(toy, epochs=1, device="cpu") | {"run_dir": str(tmp_path / "run")}
+    train(config_from_dict(raw))
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["device"] == "cpu"
+    del raw["train"]["device"]
+
+    train(config_from_dict(raw | {"train": raw["train"] | {"epochs": EPOCHS}}), resume=True)
+
+    assert_same_run(tmp_path / "run", straight)
+
+
 @pytest.fixture
 def saved_copies(monkeypatch) -> list[bytes]:
     """The bytes of last.pt right after each save of it by the trainer."""

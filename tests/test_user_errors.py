@@ -241,6 +241,18 @@ CASES = [
         ["unrecognized arguments: --nbest 2", "see 'seq2seq translate --help'"],
     ),
     case(
+        "device-cuda-without-a-gpu",
+        lambda w: [*_translate(str(w.model)), "--device", "cuda"],
+        ["--device is cuda but PyTorch sees no GPU", "set --device to cpu or auto"],
+        pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU"),
+    ),
+    case(
+        "train-device-cuda-without-a-gpu",
+        lambda w: w.train("train.device=cuda"),
+        ["train.device is cuda but PyTorch sees no GPU", "set train.device to cpu or auto"],
+        pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU"),
+    ),
+    case(
         "n-best-above-beam",
         lambda w: [*_translate(str(w.model)), "--n-best", "3", "--beam", "2"],
         ["--n-best 3 needs a beam at least as large", "--beam 3"],
