@@ -88,7 +88,7 @@ def parse_args() -> argparse.Namespace:
         help="folder with Multi30k train/val/test_2016_flickr .en/.de files",
     )
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--save-model", metavar="PATH", help="with --epochs: keep the trained last.pt here")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .step_linear import StepLinear
+
 
 class Attention(nn.Module):
     """(query, projected keys, values, mask) -> (context, weights); subclasses define the score."""
@@ -59,7 +61,7 @@ class AdditiveAttention(Attention):
 
     def __init__(self, query_size: int, key_size: int, attention_size: int):
         super().__init__()
-        self.W = nn.Linear(query_size, attention_size, bias=False)
+        self.W = StepLinear(query_size, attention_size, bias=False)
         self.U = nn.Linear(key_size, attention_size, bias=False)
         self.v = nn.Linear(attention_size, 1, bias=False)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .step_linear import StepLinear
+
 State = tuple[Tensor, ...]  # (h,) for a GRU, (h, c) for an LSTM; each (B, H)
 
 
@@ -23,7 +25,7 @@ class GRUCell(nn.Module):
     def __init__(self, hidden_size: int):
         super().__init__()
         self.hidden_size = hidden_size
-        self.hh = nn.Linear(hidden_size, 3 * hidden_size)
+        self.hh = StepLinear(hidden_size, 3 * hidden_size)
 
     def forward(self, x_proj: Tensor, state: State) -> State:
         (h,) = state
@@ -45,7 +47,7 @@ class LSTMCell(nn.Module):
     def __init__(self, hidden_size: int):
         super().__init__()
         self.hidden_size = hidden_size
-        self.hh = nn.Linear(hidden_size, 4 * hidden_size)
+        self.hh = StepLinear(hidden_size, 4 * hidden_size)
 
     def forward(self, x_proj: Tensor, state: State) -> State:
         h, c = state

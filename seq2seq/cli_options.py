@@ -26,6 +26,11 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
         help="auto (default): the GPU when PyTorch sees one, else the CPU",
     )
     p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the recurrent decoder's step (pays on a GPU; not on the CPU)",
+    )
+    p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16"),
         help="decoding precision (default: the one the model trained with)",
@@ -49,6 +54,7 @@ def load_translator(args: argparse.Namespace):
         args.models,
         device=args.device,
         precision=args.precision,
+        compile=args.compile,
         beam_size=1 if args.greedy else args.beam,
         length_penalty=args.length_penalty,
         max_len_ratio=args.max_len_ratio,

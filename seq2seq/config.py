@@ -132,6 +132,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when PyTorch sees one, else the CPU
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     threads: int = ranged(0, 0)  # torch intra-op threads; 0: torch's default
+    # torch.compile the recurrent decoder's step, and on a GPU replay it as CUDA graphs; on the CPU
+    # it does not pay (minutes of compiling, no faster: docs/benchmarks.md)
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,10 @@ def check(cfg: Config) -> None:
         _check_transformer(cfg.model)
     else:
         _check_rnn(cfg.model)
+    if cfg.train.compile and cfg.model.architecture != "rnn":
+        raise UserError(
+            "train.compile compiles the recurrent decoder's step; set it to false for a transformer"
+        )
     if cfg.tokenizer.sampling_nbest in (0, 1):
         raise UserError(
             f"tokenizer.sampling_nbest is {cfg.tokenizer.sampling_nbest}; use -1 (all segmentations) "

@@ -9,11 +9,14 @@ H hidden, D encoder output size, V target vocabulary, G gates x H.
 
 `forward` runs teacher forcing over a whole target sequence: everything that does not depend on the
 recurrence (input embeddings and their projection, the readout, the output layer) is computed for
-all steps at once, and only the recurrence loops. `step` is `forward` on a sequence of length one.
+all steps at once, and only the recurrence loops: `recur`, one step, which `compile_steps` can hand
+to torch.compile (and on a GPU capture as CUDA graphs). `step` is `forward` on a sequence of one.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +26,7 @@ from .attention import Attention
 from .cells import RecurrentCell, State
 from .dropout import Dropout, EmbeddingDropout
 from .encoder import EncoderOutput
+from .step_linear import StepLinear, summed_step_gradients
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,10 @@ class AttentionDecoder(nn.Module):
         # s_0 = tanh(W_b h_final): one block per layer and state (h, and c for an LSTM)
         self.bridge = nn.Linear(encoder_size, hidden * len(cells) * cells[0].n_states)
         self.input_emb = nn.Linear(embedding.embedding_dim, gates * hidden)  # holds b_i
-        self.input_layers = nn.ModuleList(nn.Linear(hidden, gates * hidden) for _ in cells[1:])
-        self.readout = nn.Linear(readout_input_size, hidden)
+        self.input_layers = nn.ModuleList(StepLinear(hidden, gates * hidden) for _ in cells[1:])
+        self.readout = StepLinear(readout_input_size, hidden)  # per step in Luong's wiring
         self.output = nn.Linear(hidden, embedding.num_embeddings)
+        self._compiled: Callable | None = None  # compile_steps()
 
     def prepare(self, enc: EncoderOutput) -> tuple[Memory, DecoderState]:
         """Attention memory (keys projected once) and the initial state from the bridge."""
@@ -106,7 +111,52 @@ class AttentionDecoder(nn.Module):
 
         With `positions` (B, T) bool, logits only at those positions, (N, V): training scores
         the real target tokens only, so padding costs nothing in the output layer."""
+        x_emb = self._embed(tgt_in)  # (B, T, G)
+        layers, feed, outputs, weights = state.layers, state.feed, [], []
+        recur = self._compiled or type(self).recur
+        with contextlib.nullcontext() if self._compiled else summed_step_gradients(self):
+            for x_t in x_emb.unbind(1):
+                layers, feed, out, alpha = recur(
+                    self, x_t, layers, feed, memory.values, memory.proj_keys, memory.mask
+                )
+                outputs.append(out)
+                weights.append(alpha)
+        logits = self._output(_at(torch.stack(outputs, dim=1), positions))
+        return logits, DecoderState(layers, feed), torch.stack(weights, dim=1)
+
+    def recur(
+        self,
+        x_t: Tensor,
+        layers: tuple[State, ...],
+        feed: Tensor,
+        values: Tensor,
+        proj_keys: Tensor,
+        mask: Tensor,
+    ) -> tuple[tuple[State, ...], Tensor, Tensor, Tensor]:
+        """One step of the recurrence, all that `forward` loops over: x_t (B, G) the step's projected
+        input, the state (layers, feed), the memory's tensors -> new layers, new feed, what the output
+        layer reads at this step (B, F), attention weights (B, S)."""
         raise NotImplementedError
+
+    def _output(self, out: Tensor) -> Tensor:
+        """What `recur` gave for the positions to score, (..., F) -> logits (..., V)."""
+        raise NotImplementedError
+
+    def compile_steps(
+        self, compiled: bool = True, cuda_graphs: bool = False, backend: str = "inductor"
+    ) -> None:
+        """Run `recur` through torch.compile (or, with compiled=False, eagerly again). Its ~30
+        operations become a few fused kernels, in one graph (fullgraph: any break is an error);
+        shapes are dynamic, so batches of other sizes do not recompile. With `cuda_graphs` (a GPU
+        only), mode reduce-overhead also records each shape's step once as a CUDA graph and replays
+        it, one launch instead of dozens. The function is the same, within rounding; the weight
+        gradients are then autograd's own (no summed_step_gradients)."""
+        mode = "reduce-overhead" if cuda_graphs else None
+        self._compiled = (
+            torch.compile(type(self).recur, dynamic=True, fullgraph=True, mode=mode, backend=backend)
+            if compiled
+            else None
+        )
 
     def _embed(self, tgt_in: Tensor) -> Tensor:
         """tgt_in (B, T) -> the first layer's projected inputs W_i E y + b_i, (B, T, G)."""
@@ -158,21 +208,16 @@ class BahdanauDecoder(AttentionDecoder):
             embedding_dropout,
             residual,
         )
-        self.input_context = nn.Linear(encoder_size, cells[0].gates * hidden, bias=False)
+        self.input_context = StepLinear(encoder_size, cells[0].gates * hidden, bias=False)
 
-    def forward(
-        self, tgt_in: Tensor, memory: Memory, state: DecoderState, positions: Tensor | None = None
-    ) -> tuple[Tensor, DecoderState, Tensor]:
-        x_emb = self._embed(tgt_in)  # (B, T, G)
-        layers, readout_in, weights = state.layers, [], []
-        for x_t in x_emb.unbind(1):
-            context, alpha = self.attention(self._top(layers), memory.proj_keys, memory.values, memory.mask)
-            layers = self._stack(x_t + self.input_context(context), layers)
-            readout_in.append(torch.cat([self._top(layers), context], dim=-1))
-            weights.append(alpha)
-        readout_in = _at(torch.stack(readout_in, dim=1), positions)  # (B, T, H + D) or (N, H + D)
-        readout = torch.tanh(self.readout(self.dropout(readout_in)))
-        return self.output(readout), DecoderState(layers, state.feed), torch.stack(weights, dim=1)
+    def recur(self, x_t, layers, feed, values, proj_keys, mask):
+        context, alpha = self.attention(self._top(layers), proj_keys, values, mask)
+        layers = self._stack(x_t + self.input_context(context), layers)
+        return layers, feed, torch.cat([self._top(layers), context], dim=-1), alpha
+
+    def _output(self, readout_in: Tensor) -> Tensor:
+        """[s_i; c_i] (..., H + D) -> logits (..., V)."""
+        return self.output(torch.tanh(self.readout(self.dropout(readout_in))))
 
 
 class LuongDecoder(AttentionDecoder):
@@ -200,22 +245,18 @@ class LuongDecoder(AttentionDecoder):
             embedding_dropout,
             residual,
         )
-        self.input_feed = nn.Linear(hidden, cells[0].gates * hidden, bias=False)
+        self.input_feed = StepLinear(hidden, cells[0].gates * hidden, bias=False)
 
-    def forward(
-        self, tgt_in: Tensor, memory: Memory, state: DecoderState, positions: Tensor | None = None
-    ) -> tuple[Tensor, DecoderState, Tensor]:
-        x_emb = self._embed(tgt_in)  # (B, T, G)
-        layers, feed, outputs, weights = state.layers, state.feed, [], []
-        for x_t in x_emb.unbind(1):
-            layers = self._stack(x_t + self.input_feed(self.dropout(feed)), layers)
-            h_t = self._top(layers)
-            context, alpha = self.attention(h_t, memory.proj_keys, memory.values, memory.mask)
-            feed = torch.tanh(self.readout(self.dropout(torch.cat([context, h_t], dim=-1))))  # eq. 5
-            outputs.append(feed)
-            weights.append(alpha)
-        logits = self.output(_at(torch.stack(outputs, dim=1), positions))  # (B, T, V) or (N, V)
-        return logits, DecoderState(layers, feed), torch.stack(weights, dim=1)
+    def recur(self, x_t, layers, feed, values, proj_keys, mask):
+        layers = self._stack(x_t + self.input_feed(self.dropout(feed)), layers)
+        h_t = self._top(layers)
+        context, alpha = self.attention(h_t, proj_keys, values, mask)
+        feed = torch.tanh(self.readout(self.dropout(torch.cat([context, h_t], dim=-1))))  # eq. 5
+        return layers, feed, feed, alpha
+
+    def _output(self, feeds: Tensor) -> Tensor:
+        """o~_t (..., H) -> logits (..., V)."""
+        return self.output(feeds)
 
 
 def _compute_dtype(x: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .dropout import Dropout, EmbeddingDropout
+from .packed_rnn import run_packed
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,10 @@ class RNNEncoder(nn.Module):
         """src (B, S) ids, src_lengths (B,) -> EncoderOutput."""
         embedded = self.dropout(self.embedding_dropout(self.embedding(src)))  # (B, S, E)
         packed = pack_padded_sequence(embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_states, hidden = self.rnn(packed)
+        if embedded.device.type == "cpu" and torch.is_grad_enabled():  # training: a cheaper backward
+            packed_states, hidden = run_packed(self.rnn, packed)
+        else:
+            packed_states, hidden = self.rnn(packed)
         states, _ = pad_packed_sequence(packed_states, batch_first=True, total_length=src.size(1))
         h_n = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h_n, c_n)
         directions = 2 if self.rnn.bidirectional else 1

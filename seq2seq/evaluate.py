@@ -19,6 +19,7 @@ from torch import nn
 
 from .config import SearchConfig
 from .data import Corpus, pad_src, sorted_batches
+from .decoder import AttentionDecoder
 from .loss import sequence_loss
 from .model import Seq2Seq
 from .search import Hypothesis, beam_search, greedy_search, max_lengths
@@ -177,6 +178,8 @@ def inference_copy(model: Seq2Seq, precision: str) -> Seq2Seq:
     for module in decoder.modules():
         if isinstance(module, nn.RNNBase):
             _flatten(module)
+        if isinstance(module, AttentionDecoder):  # torch.compile would compile each copy anew
+            module.compile_steps(compiled=False)
     return decoder
 
 

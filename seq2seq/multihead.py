@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import Attention
+from .step_linear import StepLinear
 
 
 class MultiHeadAttention(Attention):
@@ -58,7 +59,7 @@ class MultiHeadAttention(Attention):
 class MultiHeadAdditiveAttention(MultiHeadAttention):
     def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int):
         super().__init__(key_size, heads)
-        self.W = nn.Linear(query_size, attention_size, bias=False)
+        self.W = StepLinear(query_size, attention_size, bias=False)
         self.U = nn.Linear(key_size, attention_size, bias=False)
         self.v = nn.Parameter(torch.empty(heads, attention_size // heads))
 
@@ -76,7 +77,7 @@ class MultiHeadAdditiveAttention(MultiHeadAttention):
 class ScaledDotAttention(MultiHeadAttention):
     def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int):
         super().__init__(key_size, heads)
-        self.W_Q = nn.Linear(query_size, attention_size, bias=False)
+        self.W_Q = StepLinear(query_size, attention_size, bias=False)
         self.W_K = nn.Linear(key_size, attention_size, bias=False)
         self.scale = (attention_size // heads) ** -0.5
 

@@ -23,6 +23,7 @@ from .errors import UserError
 # and random generator.
 SAFE_TO_CHANGE = (
     "train.device",
+    "train.compile",
     "train.epochs",
     "train.early_stopping_patience",
     "train.checkpoint_every",

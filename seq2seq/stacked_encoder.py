@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from .cells import RecurrentCell
 from .dropout import Dropout, EmbeddingDropout
 from .encoder import EncoderOutput
+from .step_linear import summed_step_gradients
 
 
 class CellRNN(nn.Module):
@@ -36,11 +37,12 @@ class CellRNN(nn.Module):
         h = x_proj.new_zeros(b, self.cell.hidden_size)
         state = (h,) * self.cell.n_states
         outputs = []
-        for t in range(s):
-            stepped = self.cell(x_proj[:, t], state)
-            running = (t < lengths).unsqueeze(1)  # (B, 1)
-            state = tuple(torch.where(running, new, old) for new, old in zip(stepped, state))
-            outputs.append(state[0].masked_fill(~running, 0.0))
+        with summed_step_gradients(self):
+            for t in range(s):
+                stepped = self.cell(x_proj[:, t], state)
+                running = (t < lengths).unsqueeze(1)  # (B, 1)
+                state = tuple(torch.where(running, new, old) for new, old in zip(stepped, state))
+                outputs.append(state[0].masked_fill(~running, 0.0))
         return torch.stack(outputs, dim=1), state[0]
 
 

@@ -66,6 +66,8 @@ class Trainer:
         )
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
         log.info(f"training on {describe(self.device)} in {tc.precision}")
+        if tc.compile:
+            self.model.decoder.compile_steps(cuda_graphs=self.device.type == "cuda")
         self.ddp = self.model if world.size == 1 else DistributedDataParallel(self.model)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True

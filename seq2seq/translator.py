@@ -25,6 +25,7 @@ from . import evaluate
 from .checkpoint import atomic_save, average_weights, bundle, load_bundle, model_from_bundle
 from .config import Config, SearchConfig
 from .data import read_lines
+from .decoder import AttentionDecoder
 from .device import describe, pick_device
 from .ensemble import Ensemble
 from .errors import UserError
@@ -48,10 +49,12 @@ class Translator:
         paths: str | Path | Sequence[str | Path],
         device: str = "auto",
         precision: str | None = None,
+        compile: bool = False,
         **search: float | int | None,
     ) -> Translator:
         """Load a model file, or several as an ensemble; `search` overrides the decoding settings
-        saved in the (first) file (None: keep)."""
+        saved in the (first) file (None: keep). `compile`: torch.compile the recurrent decoders'
+        step (AttentionDecoder.compile_steps)."""
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         loaded = [model_from_bundle(load_bundle(p), p) for p in paths]
         _, cfg, tokenizer = loaded[0]
@@ -68,9 +71,11 @@ class Translator:
         precision = precision or cfg.train.precision
         models = [model.to(where) for model, _, _ in loaded]
         model = models[0] if len(models) == 1 else Ensemble(models)
-        return cls(
-            evaluate.inference_copy(model, precision), tokenizer, cfg, settings, precision, describe(where)
-        )
+        model = evaluate.inference_copy(model, precision)
+        for module in model.modules():
+            if compile and isinstance(module, AttentionDecoder):
+                module.compile_steps()
+        return cls(model, tokenizer, cfg, settings, precision, describe(where))
 
     def translate(
         self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False

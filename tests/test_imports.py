@@ -19,6 +19,8 @@ RANKS = {
     "dropout": 0,
     "interrupt": 0,
     "memory": 0,
+    "packed_rnn": 0,
+    "step_linear": -1,  # below attention and cells, which use it
     "distributed": 1,
     "divergence": 1,
     "encoder": 1,

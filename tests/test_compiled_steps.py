@@ -1,0 +1,73 @@
+"""decoder.compile_steps: the recurrent decoder's step, compiled by torch.compile as one graph, gives
+the logits and gradients of the eager step within bf16 rounding, in training and in decoding.
+
+The suite compiles with the aot_eager backend (the capture that inductor and CUDA graphs build on,
+in seconds); SEQ2SEQ_TEST_INDUCTOR=1 compiles with inductor, which generates C++ on the CPU (minutes
+here). tests/test_cuda.py checks inductor with CUDA graphs on a GPU."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
+from seq2seq.model import build_model
+
+BACKENDS = [
+    "aot_eager",
+    pytest.param(
+        "inductor",
+        marks=pytest.mark.skipif(
+            os.environ.get("SEQ2SEQ_TEST_INDUCTOR") != "1", reason="set SEQ2SEQ_TEST_INDUCTOR=1 (slow)"
+        ),
+    ),
+]
+MODELS = {
+    "gru-bahdanau": ModelConfig(
+        encoder=EncoderConfig(emb_size=16, hidden_size=16),
+        decoder=DecoderConfig(emb_size=16, hidden_size=32, attention_size=24),
+    ),
+    "lstm-luong": ModelConfig(
+        encoder=EncoderConfig(rnn="lstm", emb_size=16, hidden_size=16),
+        decoder=DecoderConfig(rnn="lstm", emb_size=16, hidden_size=32, layers=2, attention="luong"),
+    ),
+}
+
+
+def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([9, 4, 7, 2])
+    src = torch.randint(4, 40, (4, 9), generator=g).masked_fill(torch.arange(9) >= lengths[:, None], 0)
+    return src, lengths, torch.randint(4, 50, (4, 6), generator=g)
+
+
+def logits_and_gradients(model, compiled: bool) -> list[torch.Tensor]:
+    src, lengths, tgt = batch()
+    model.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(src, lengths, tgt)
+    (logits.float() * torch.linspace(-1, 1, logits.numel()).view_as(logits)).sum().backward()
+    return [logits.float()] + [p.grad.float() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_compiled_steps_train_and_decode_like_the_eager_ones(name, backend):
+    torch.manual_seed(0)
+    model = build_model(MODELS[name], 40, 50).eval()  # no dropout: the same function both ways
+    eager = logits_and_gradients(model, compiled=False)
+    model.decoder.compile_steps(backend=backend)
+    compiled = logits_and_gradients(model, compiled=True)
+    for a, b in zip(compiled, eager):
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-2)
+
+    src, lengths, _ = batch()
+    prev = torch.full((4,), 2)
+    with torch.inference_mode():
+        memory, state = model.encode(src, lengths)
+        steps = [model.decode_step(prev, memory, state)[0]]
+        model.decoder.compile_steps(compiled=False)
+        steps.append(model.decode_step(prev, memory, state)[0])
+    torch.testing.assert_close(steps[0], steps[1], rtol=1e-5, atol=1e-5)
