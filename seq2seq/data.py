@@ -135,7 +135,8 @@ def check_parallel(src_path: str | Path, tgt_path: str | Path) -> str:
 
 
 class Corpus:
-    """Token ids of a parallel corpus in a binary cache; sentences are read on demand."""
+    """Token ids of a parallel corpus in a binary cache; sentences are read on demand from its two
+    open files until `close()` (or the end of a `with` block)."""
 
     def __init__(self, directory: Path):
         index = np.load(directory / "index.npz")
@@ -145,7 +146,11 @@ class Corpus:
         self._tgt_offsets = _offsets(self.tgt_lengths)
         self._dtype = np.dtype(str(index["dtype"]))
         self._src_fd = os.open(directory / "src.bin", os.O_RDONLY)
-        self._tgt_fd = os.open(directory / "tgt.bin", os.O_RDONLY)
+        try:
+            self._tgt_fd = os.open(directory / "tgt.bin", os.O_RDONLY)
+        except OSError:
+            os.close(self._src_fd)
+            raise
 
     def __len__(self) -> int:
         return len(self.src_lengths)
@@ -161,18 +166,23 @@ class Corpus:
         return np.frombuffer(data, dtype=self._dtype).astype(np.int64)
 
     def close(self) -> None:
-        os.close(self._src_fd)
-        os.close(self._tgt_fd)
+        for fd in (self._src_fd, self._tgt_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._src_fd = self._tgt_fd = -1
+
+    def __enter__(self) -> Corpus:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def encode_corpus(
     src_path: Path, tgt_path: Path, digest: str, tokenizer: Tokenizer, cache_dir: Path
 ) -> Corpus:
     """The cached encoding of a parallel corpus, built on first use (atomically)."""
-    tok_digest = hashlib.sha256(
-        b"".join(v.proto + v.spm_ids.tobytes() for v in (tokenizer.src, tokenizer.tgt))
-    ).hexdigest()
-    key = hashlib.sha256(f"{digest}:{tok_digest}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{digest}:{tokenizer.digest()}".encode()).hexdigest()[:16]
     entry = cache_dir / f"corpus-{key}"
     if not (entry / "index.npz").exists():
         cache_dir.mkdir(parents=True, exist_ok=True)

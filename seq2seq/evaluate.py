@@ -43,13 +43,15 @@ def translate(
     search: SearchConfig,
     n_best: int = 1,
     with_attention: bool = False,
-    max_src_len: int = 0,
+    *,
+    max_src_len: int,
 ) -> list[Translation]:
     """Translate lines with greedy (beam_size 1) or beam search; one Translation per line, in order.
 
     An empty line gives an empty translation. A line of more than `max_src_len` pieces (0: no
     limit) is cut into parts of at most that many pieces, each translated on its own, and the
-    parts' translations are joined with a space (their attention is not kept).
+    parts' translations are joined with a space (their attention is not kept). Validation,
+    `seq2seq test` and `seq2seq translate` all pass the model's data.max_len, so they cut alike.
     """
     model.eval()
     ids = tokenizer.src.encode(lines)

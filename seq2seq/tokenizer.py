@@ -74,6 +74,15 @@ class Tokenizer:
             "tgt_ids": torch.from_numpy(self.tgt.spm_ids.copy()),
         }
 
+    def digest(self) -> str:
+        """What the ids of an encoded text depend on: both SentencePiece models, the pieces kept,
+        and the SentencePiece version that encodes (the key of the encoded-corpus cache)."""
+        h = hashlib.sha256(spm.__version__.encode())
+        for v in (self.src, self.tgt):
+            h.update(v.proto)
+            h.update(v.spm_ids.tobytes())
+        return h.hexdigest()
+
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> Tokenizer:
         return cls(

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import data, evaluate
-from .checkpoint import save_model
+from .checkpoint import config_of, save_model
 from .config import Config, save_config
 from .distributed import World
 from .divergence import check_loss, check_scaler
@@ -37,9 +37,9 @@ from .memory import RELEASE_EVERY, release_free_memory
 from .model import Seq2Seq, build_model
 from .run_dir import RunDir
 from .schedule import Schedule
-from .tokenizer import PAD_ID
-from .train_state import Progress, TrainState, seed
-from .training_data import load_training_data
+from .tokenizer import PAD_ID, Tokenizer
+from .train_state import Progress, TrainState, continue_stopped_run, seed
+from .training_data import load_training_data, whole_updates
 from .validation import Validator, report
 
 log = logging.getLogger("seq2seq")
@@ -57,9 +57,11 @@ class Trainer:
             dtype=evaluate.DTYPES[tc.precision],
             enabled=tc.precision != "fp32",
         )
+        # a resumed run keeps the tokenizer its last.pt holds: the ids its model learned
+        saved = Tokenizer.from_state(run.resume_from["tokenizer"]) if run.resume_from else None
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
-            d = load_training_data(cfg)
-        self.tokenizer, self.train_data = d.tokenizer, d.train
+            d = load_training_data(cfg, saved)
+        self.data, self.tokenizer, self.train_data = d, d.tokenizer, d.train
         self.validator = Validator(cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, self.autocast)
         self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(
             self.device
@@ -103,7 +105,8 @@ class Trainer:
         plan = data.epoch_batches(
             self.train_data.src_lengths, self.train_data.tgt_lengths, self.cfg.data, tc.seed, p.epoch
         )
-        usable = len(plan) - len(plan) % world.size  # every process gets as many batches
+        per_update = tc.accumulate * world.size
+        usable = whole_updates(len(plan), per_update)
         bar = tqdm(
             total=usable,
             initial=p.position,
@@ -115,7 +118,7 @@ class Trainer:
         )
         self.model.train()
         while p.position < usable and not self.interrupted:
-            group = plan[p.position : p.position + tc.accumulate * world.size]
+            group = plan[p.position : p.position + per_update]
             start = time.perf_counter()
             loss, tokens = self.update([self.train_data.batch(b) for b in group[world.rank :: world.size]])
             p.epoch_seconds += time.perf_counter() - start
@@ -200,6 +203,9 @@ class Trainer:
     def save_last(self) -> None:
         self.state.save_last(self.run.last, self.model, self.cfg, self.tokenizer)
 
+    def close(self) -> None:
+        self.data.close()
+
     # ------------------------------------------------------------ helpers
 
     def _stopping_early(self) -> bool:
@@ -241,19 +247,24 @@ def _train(cfg: Config, resume: bool, world: World) -> Progress:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     trainer = Trainer(cfg, run, world)
-    if run.resume_from is not None:
-        trainer.model.load_state_dict(run.resume_from["model"])
-        trainer.state.load_state_dict(run.resume_from["train_state"])
-        p = trainer.progress
-        log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")
-    if world.is_main:
-        save_config(cfg, run.path / "config.yaml")
     try:
+        if run.resume_from is not None:
+            trainer.model.load_state_dict(run.resume_from["model"])
+            trainer.state.load_state_dict(run.resume_from["train_state"])
+            p = trainer.progress
+            log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")
+            note = continue_stopped_run(p, config_of(run.resume_from, run.last).train, cfg.train)
+            if note:
+                log.info(note)
+        if world.is_main:
+            save_config(cfg, run.path / "config.yaml")
         progress = trainer.fit()
         world.barrier()  # every process is done with the others before the group goes away
     except KeyboardInterrupt:
         log.info(trainer.state.interrupted(run.last))
         raise
+    finally:
+        trainer.close()
     log.info(
         f"done: best validation {trainer.validator.metric} {progress.best_bleu:.2f}, model in {run.best}"
     )

@@ -70,7 +70,9 @@ class Validator:
         mine = self.src[world.rank * share : (world.rank + 1) * share]
         translations = [
             t
-            for part in world.gather(evaluate.translate(decoder, self.tokenizer, mine, cfg.search))
+            for part in world.gather(
+                evaluate.translate(decoder, self.tokenizer, mine, cfg.search, max_src_len=cfg.data.max_len)
+            )
             for t in part
         ]
         scores = evaluate.score([t.text for t in translations], self.ref, with_ter=False)
