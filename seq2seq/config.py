@@ -90,6 +90,8 @@ class DecoderConfig:
     luong_score: Literal["dot", "general", "concat"] = "general"  # used when attention is luong
     attention_size: int = _ranged(512, 1)  # inner size of the additive (bahdanau, concat) scores
     dropout: float = _ranged(0.3, 0.0, 1.0, hi_open=True)
+    # bahdanau only: tanh(W [s_i; c_i]), or the paper's maxout over s_{i-1}, E y_{i-1}, c_i (readout.py)
+    readout: Literal["tanh", "maxout"] = "tanh"
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,11 @@ def _check_rnn(model: ModelConfig) -> None:
         raise UserError(
             f"model.tie_tgt_embeddings needs model.decoder.emb_size ({dec.emb_size}) equal to "
             f"model.decoder.hidden_size ({dec.hidden_size}), the size the output layer reads"
+        )
+    if dec.attention == "luong" and dec.readout != "tanh":
+        raise UserError(
+            f"model.decoder.readout: {dec.readout} is for attention: bahdanau; Luong's output layer reads "
+            "tanh(W_c [c_t; h_t]) (its eq. 5): remove model.decoder.readout or use attention: bahdanau"
         )
     if dec.attention == "luong" and dec.luong_score == "dot" and enc_out != dec.hidden_size:
         raise UserError(

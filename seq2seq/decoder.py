@@ -1,7 +1,8 @@
 """The target side: a stacked GRU/LSTM decoder with attention, in Bahdanau's or Luong's wiring.
 
 BahdanauDecoder (arXiv:1409.0473, appendix A.2): attend with the previous state s_{i-1}, then step
-    c_i = attend(s_{i-1}, h);  s_i = RNN([E y_{i-1}; c_i], s_{i-1});  o_i = tanh(W_o [s_i; c_i])
+    c_i = attend(s_{i-1}, h);  s_i = RNN([E y_{i-1}; c_i], s_{i-1});  o_i = readout (readout.py):
+    tanh(W_o [s_i; c_i]) by default, or the paper's maxout over s_{i-1}, E y_{i-1}, c_i (A.2.2)
 LuongDecoder (arXiv:1508.04025, section 3): step, then attend with the new state, input feeding
     h_t = RNN([E y_{t-1}; o~_{t-1}], h_{t-1});  c_t = attend(h_t, h);  o~_t = tanh(W_c [c_t; h_t])
 Both: p(y_t) = softmax(W_s o_t). Dims: B batch, T target length, S source length, E embedding,
@@ -23,6 +24,7 @@ from .attention import Attention
 from .cells import RecurrentCell, State
 from .dropout import Dropout
 from .encoder import EncoderOutput
+from .readout import Readout, TanhReadout
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,10 @@ class AttentionDecoder(nn.Module):
         readout_input_size: int,
         feed_size: int,
         dropout: float,
+        readout: nn.Module | None = None,
     ):
+        """`readout`: maps the readout input (of `readout_input_size`) to the output layer's input
+        (H); default tanh(W x + b) as a plain Linear (the caller applies the tanh)."""
         super().__init__()
         hidden, gates = cells[0].hidden_size, cells[0].gates
         self.embedding = embedding
@@ -77,7 +82,7 @@ class AttentionDecoder(nn.Module):
         self.bridge = nn.Linear(encoder_size, hidden * len(cells) * cells[0].n_states)
         self.input_emb = nn.Linear(embedding.embedding_dim, gates * hidden)  # holds b_i
         self.input_layers = nn.ModuleList(nn.Linear(hidden, gates * hidden) for _ in cells[1:])
-        self.readout = nn.Linear(readout_input_size, hidden)
+        self.readout = readout if readout is not None else nn.Linear(readout_input_size, hidden)
         self.output = nn.Linear(hidden, embedding.num_embeddings)
 
     def prepare(self, enc: EncoderOutput) -> tuple[Memory, DecoderState]:
@@ -112,7 +117,8 @@ class AttentionDecoder(nn.Module):
 
 
 class BahdanauDecoder(AttentionDecoder):
-    """Attend with s_{i-1}, then step on [E y_{i-1}; c_i]; readout o_i = tanh(W_o [s_i; c_i])."""
+    """Attend with s_{i-1}, then step on [E y_{i-1}; c_i]; the readout (default: TanhReadout,
+    o_i = tanh(W_o [s_i; c_i])) feeds the output layer."""
 
     def __init__(
         self,
@@ -121,23 +127,29 @@ class BahdanauDecoder(AttentionDecoder):
         cells: list[RecurrentCell],
         encoder_size: int,
         dropout: float,
+        readout: Readout | None = None,
     ):
         hidden = cells[0].hidden_size
-        super().__init__(embedding, attention, cells, encoder_size, hidden + encoder_size, 0, dropout)
+        readout = readout or TanhReadout(hidden, embedding.embedding_dim, encoder_size)
+        super().__init__(
+            embedding, attention, cells, encoder_size, readout.in_features, 0, dropout, readout
+        )
         self.input_context = nn.Linear(encoder_size, cells[0].gates * hidden, bias=False)
 
     def forward(
         self, tgt_in: Tensor, memory: Memory, state: DecoderState, positions: Tensor | None = None
     ) -> tuple[Tensor, DecoderState, Tensor]:
-        x_emb = self.input_emb(self.dropout(self.embedding(tgt_in)))  # (B, T, G)
+        emb = self.dropout(self.embedding(tgt_in))  # (B, T, E): E y_{i-1}
+        x_emb = self.input_emb(emb)  # (B, T, G)
         layers, readout_in, weights = state.layers, [], []
-        for x_t in x_emb.unbind(1):
-            context, alpha = self.attention(layers[-1][0], memory.proj_keys, memory.values, memory.mask)
+        for x_t, emb_t in zip(x_emb.unbind(1), emb.unbind(1)):
+            prev = layers[-1][0]  # s_{i-1}
+            context, alpha = self.attention(prev, memory.proj_keys, memory.values, memory.mask)
             layers = self._stack(x_t + self.input_context(context), layers)
-            readout_in.append(torch.cat([layers[-1][0], context], dim=-1))
+            readout_in.append(self.readout.inputs(prev, layers[-1][0], emb_t, context))
             weights.append(alpha)
-        readout_in = _at(torch.stack(readout_in, dim=1), positions)  # (B, T, H + D) or (N, H + D)
-        readout = torch.tanh(self.readout(self.dropout(readout_in)))
+        readout_in = _at(torch.stack(readout_in, dim=1), positions)  # (B, T, R) or (N, R)
+        readout = self.readout(self.dropout(readout_in))
         return self.output(readout), DecoderState(layers, state.feed), torch.stack(weights, dim=1)
 
 

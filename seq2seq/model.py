@@ -17,6 +17,7 @@ from .cells import GRUCell, LSTMCell
 from .config import DecoderConfig, ModelConfig, TransformerConfig
 from .decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecoder, Memory
 from .encoder import RNNEncoder
+from .readout import MaxoutReadout, TanhReadout
 from .tokenizer import PAD_ID
 from .transformer import (
     DecoderLayer,
@@ -91,9 +92,19 @@ def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Se
     encoder = RNNEncoder(src_embedding, rnn, enc.dropout)
     cell = {"gru": GRUCell, "lstm": LSTMCell}[dec.rnn]
     cells = [cell(dec.hidden_size) for _ in range(dec.layers)]
-    decoder_cls = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}[dec.attention]
     attention = _attention(dec, encoder.output_size)
-    decoder = decoder_cls(tgt_embedding, attention, cells, encoder.output_size, dec.dropout)
+    if dec.attention == "bahdanau":
+        readout = {"tanh": TanhReadout, "maxout": MaxoutReadout}[dec.readout]
+        decoder = BahdanauDecoder(
+            tgt_embedding,
+            attention,
+            cells,
+            encoder.output_size,
+            dec.dropout,
+            readout(dec.hidden_size, dec.emb_size, encoder.output_size),
+        )
+    else:
+        decoder = LuongDecoder(tgt_embedding, attention, cells, encoder.output_size, dec.dropout)
     model = Seq2Seq(encoder, decoder)
     for p in model.parameters():
         nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
