@@ -50,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
         for metric in ("BLEU", "chrF"):
             m = c[metric]
             verdict = "significant" if m["significant"] else "not significant"
+            better = {"model": "the model is better", "baseline": "the baseline is better"}.get(
+                m["better"], "equal scores"
+            )
             print(
                 f"  {metric}: model {m['model']:.2f} ({m['model_mean']:.2f} +- {m['model_ci95']:.2f}) vs "
-                f"baseline {m['baseline']:.2f}: p = {m['p_value']:.4f}, {verdict} at p < 0.05"
+                f"baseline {m['baseline']:.2f}: {better}, p = {m['p_value']:.4f}, {verdict} at p < 0.05"
             )
     return 0

@@ -116,6 +116,7 @@ def _joined(hyps: list[Hypothesis]) -> Hypothesis:
         norm_score=sum(h.norm_score for h in hyps),
         token_logprobs=[x for h in hyps for x in h.token_logprobs],
         attention=None,
+        finished=all(h.finished for h in hyps),
     )
 
 

@@ -112,13 +112,20 @@ def _paired_bootstrap(hyps, other, refs, other_name, lowercase, tokenize) -> dic
     # sacrebleu names each result after its metric's signature ("chrF2"): take them in order
     results = [pair for key, pair in scores.items() if key != "System"]
     for name, (base, ours) in zip(metrics, results, strict=True):
+        # sacrebleu's p-value is two-sided (how often a resample differs by as much either way):
+        # the direction is the one the scores on the whole set show
+        better = "model" if ours.score > base.score else "baseline" if ours.score < base.score else "neither"
+        # no difference at all: sacrebleu counts resampled differences strictly above the observed
+        # 0 and, with identical outputs, finds none, so it reports its smallest p-value (1/1001)
+        p_value = 1.0 if better == "neither" else float(ours.p_value)
         out[name] = {
-            "baseline": round(base.score, 2),
-            "model": round(ours.score, 2),
-            "model_mean": round(ours.mean, 2),
-            "model_ci95": round(ours.ci, 2),
-            "p_value": round(ours.p_value, 4),
-            "significant": ours.p_value < 0.05,
+            "baseline": round(float(base.score), 2),
+            "model": round(float(ours.score), 2),
+            "better": better,
+            "model_mean": round(float(ours.mean), 2),  # numpy floats in some cases: plain for JSON
+            "model_ci95": round(float(ours.ci), 2),
+            "p_value": round(p_value, 4),
+            "significant": p_value < 0.05,
         }
     return out
 
@@ -219,7 +226,8 @@ def _as_json(t: Translation, tok: Tokenizer) -> dict:
                 "text": text,
                 "score": round(h.score, 4),
                 "normalized_score": round(h.norm_score, 4),
-                "pieces": tok.tgt.pieces(h.tokens) + ["</s>"],
+                "finished": h.finished,  # false: cut by the length limit, no </s> (search.py)
+                "pieces": tok.tgt.pieces(h.tokens) + (["</s>"] if h.finished else []),
                 "token_probs": [round(math.exp(lp), 4) for lp in h.token_logprobs],
                 "attention": [[round(w, 4) for w in row] for row in h.attention.tolist()]
                 if h.attention is not None

@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 from conftest import write_reversal
+from readme_messages import MESSAGES
 
 TIMING = {"train_seconds", "elapsed_seconds"}
 
@@ -110,7 +111,7 @@ def test_a_distributed_run_resumes_with_the_same_number_of_processes_only(toy):
     assert first.returncode == 0, first.stderr
     refused = run(toy, 1, "run_dir=resumed", *dropout, resume=True)
     assert refused.returncode == 2
-    assert "saved by 2 process(es)" in refused.stderr and "Traceback" not in refused.stderr
+    assert MESSAGES["resume-processes"] + "\n" in refused.stderr and "Traceback" not in refused.stderr
     resumed = run(toy, 2, "run_dir=resumed", *dropout, resume=True)
     assert resumed.returncode == 0, resumed.stderr
     assert_close_runs(toy / "straight", toy / "resumed")
