@@ -7,6 +7,8 @@ One small model is trained once for the module on the reversal task (a few secon
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
 import io
 import json
 import os
@@ -24,10 +26,13 @@ from conftest import write_reversal
 from seq2seq.checkpoint import load_bundle, load_model, save_model
 from seq2seq.cli import main
 from seq2seq.config import config_from_dict
-from seq2seq.data import read_lines
+from seq2seq.data import load_corpus, read_lines
+from seq2seq.distributed import World
 from seq2seq.model import build_model
 from seq2seq.train import train
 from seq2seq.translator import Translator, write_translations
+from seq2seq.translator import test as score_test_set
+from seq2seq.validation import Validator
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +107,26 @@ def test_test_scores_the_best_model_as_validation_did(trained, capsys, restore_g
     assert result["chrf"] == pytest.approx(float(best["chrf"]), abs=0.005)
     assert result["sentences"] == 60
     assert result["signatures"]["bleu"].startswith("nrefs:1|case:mixed")
+
+
+def test_validation_and_test_cut_long_lines_alike(trained, restore_globals):
+    """With a data.max_len shorter than most lines, validation and `test` both translate them in
+    parts, the same parts: the same translations, the same BLEU."""
+    root, _ = trained
+    model, cfg, tokenizer = load_model(root / "run" / "best.pt")
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_len=4))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, examples=60))
+    src, ref = root / "valid.src", root / "valid.tgt"
+    lines = read_lines(src)
+    assert sum(len(x) > 4 for x in tokenizer.src.encode(lines)) > 30, "most lines must be cut"
+    translator = Translator(model, tokenizer, cfg, cfg.search, "fp32")
+    tested = score_test_set(translator, str(src), str(ref), root / "cut.hyp")
+    autocast = functools.partial(torch.autocast, "cpu", enabled=False)
+    with load_corpus(str(src), str(ref), tokenizer, root / "cache") as corpus:
+        result = Validator(cfg, tokenizer, corpus, lines, read_lines(ref), World(), autocast).validate(model)
+    validated = [d.split("hypothesis: ", 1)[1] for d in result.details if "hypothesis: " in d]
+    assert validated == read_lines(root / "cut.hyp")
+    assert result.metrics["bleu"] == tested["bleu"]
 
 
 def test_test_prints_bleu_chrf_and_ter_with_signatures_and_writes_the_hypotheses(
