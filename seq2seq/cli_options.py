@@ -18,6 +18,7 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
     )
+    p.add_argument("--max-len-offset", type=count, help="the offset of that limit, in pieces")
     p.add_argument("--batch-tokens", type=positive, help="source tokens per decoding batch")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument(
@@ -38,6 +39,7 @@ def load_translator(args: argparse.Namespace):
         beam_size=1 if args.greedy else args.beam,
         length_penalty=args.length_penalty,
         max_len_ratio=args.max_len_ratio,
+        max_len_offset=args.max_len_offset,
         batch_tokens=args.batch_tokens,
     )
 
@@ -49,6 +51,16 @@ def positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
     return value
 
 

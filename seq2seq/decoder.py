@@ -131,9 +131,7 @@ class BahdanauDecoder(AttentionDecoder):
     ):
         hidden = cells[0].hidden_size
         readout = readout or TanhReadout(hidden, embedding.embedding_dim, encoder_size)
-        super().__init__(
-            embedding, attention, cells, encoder_size, readout.in_features, 0, dropout, readout
-        )
+        super().__init__(embedding, attention, cells, encoder_size, readout.in_features, 0, dropout, readout)
         self.input_context = nn.Linear(encoder_size, cells[0].gates * hidden, bias=False)
 
     def forward(

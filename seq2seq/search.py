@@ -7,6 +7,7 @@ size, N hypotheses kept per sentence (n-best), V vocabulary, S source length, L 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -172,18 +173,9 @@ def beam_search(
             short = done & torch.isneginf(pool_norm[:, -1])  # fewer than N finished
             if bool(short.any()):
                 attn = alpha_t.float().view(b, K, -1)[short] if with_attention else None
-                owners = active[short]
-                found = _unfinished(
-                    before.rows(short),
-                    before_scores[short],
-                    logits.view(b, K, -1)[short],
-                    attn,
-                    src_lengths[owners].tolist(),
-                    N,
-                    t,
-                    alpha,
-                )
-                unfinished.update(zip(owners.tolist(), found))
+                step = (logits.view(b, K, -1)[short], attn, N, t, alpha)
+                found = _unfinished(before.rows(short), before_scores[short], *step)
+                unfinished.update(zip(active[short].tolist(), found))
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
@@ -212,22 +204,19 @@ def beam_search(
             for i in range(N)
             if torch.isfinite(out_norm[b, i])
         ]
-        results.append(hyps + unfinished.get(b, [])[: N - len(hyps)])
+        fill = unfinished.get(b, [])[: N - len(hyps)]
+        if with_attention:
+            fill = [dataclasses.replace(h, attention=h.attention[:, : int(src_lengths[b])]) for h in fill]
+        results.append(hyps + fill)
     return results
 
 
 def _unfinished(
-    live: _History,
-    scores: Tensor,
-    logits: Tensor,
-    attn: Tensor | None,
-    src_lens: list[int],
-    n: int,
-    t: int,
-    alpha: float,
+    live: _History, scores: Tensor, logits: Tensor, attn: Tensor | None, n: int, t: int, alpha: float
 ) -> list[list[Hypothesis]]:
     """The n best one-token extensions (EOS, PAD, BOS excluded) of R sentences' live hypotheses at
-    step t, unfinished, best first. live (R, K, L), scores (R, K), logits (R, K, V), attn (R, K, S)."""
+    step t, unfinished, best first. live (R, K, L), scores (R, K), logits (R, K, V), attn (R, K, S);
+    their attention keeps the batch's S columns (beam_search cuts it to the sentence's)."""
     logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
     logp[..., [PAD_ID, BOS_ID, EOS_ID]] = float("-inf")
     r, k, v = logp.shape
@@ -246,7 +235,7 @@ def _unfinished(
                 t + 1,
                 float(top_scores[i, j]),
                 float(top_scores[i, j]) / penalty,
-                src_lens[i],
+                h.attention.size(-1),
                 finished=False,
             )
             for j in range(top_scores.size(1))

@@ -113,7 +113,9 @@ class TrainState:
             return f"interrupted: saved {last} at update {step}; continue with the same command and --resume"
         # a second Ctrl-C stopped an update midway, with no save
         held = f"{last} holds update {saved}" if saved is not None else "nothing was saved yet"
-        return f"interrupted at once in update {step + 1}; {held}; continue with the same command and --resume"
+        return (
+            f"interrupted at once in update {step + 1}; {held}; continue with the same command and --resume"
+        )
 
 
 def continue_stopped_run(progress: Progress, saved: TrainConfig, new: TrainConfig) -> str | None:

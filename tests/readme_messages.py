@@ -17,7 +17,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 MESSAGES = {
     # stopping and resuming training (test_resume.py, test_distributed.py)
     "resume-log": "resuming runs/toy at epoch 2, batch 5, update 27",
-    "interrupted": "interrupted: saved runs/toy/last.pt at update 15; continue with the same command and --resume",
+    "interrupted": "interrupted: saved runs/toy/last.pt at update 15; continue with the same command and "
+    "--resume",
     "interrupted-at-once": "interrupted at once in update 5; runs/toy/last.pt holds update 3; "
     "continue with the same command and --resume",
     "run-dir-holds-a-run": "seq2seq: error: run directory runs/toy already holds a run; continue it with "

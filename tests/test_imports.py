@@ -18,6 +18,7 @@ RANKS = {
     "dropout": 0,
     "interrupt": 0,
     "memory": 0,
+    "readout": 0,
     "distributed": 1,
     "divergence": 1,
     "encoder": 1,

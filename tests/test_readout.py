@@ -81,7 +81,8 @@ def oracle_logits(model, h: torch.Tensor, h_final: torch.Tensor, y_prev: list[in
         # A.1.2: e_j = v_a^T tanh(W_a s_{i-1} + U_a h_j); alpha = softmax(e); c_i = sum_j alpha_j h_j
         e = torch.stack(
             [
-                W["attention.v.weight"][0] @ torch.tanh(W["attention.W.weight"] @ s + W["attention.U.weight"] @ h_j)
+                W["attention.v.weight"][0]
+                @ torch.tanh(W["attention.W.weight"] @ s + W["attention.U.weight"] @ h_j)
                 for h_j in h
             ]
         )

@@ -229,7 +229,13 @@ def test_n_best_always_gives_n_the_unfinished_ones_marked():
     list goes on with the best one-token continuations, unfinished, scored without EOS. A sentence
     in the same batch with room enough gets N finished ones."""
     short, roomy = run(
-        ScriptedModel(never_ends, GREEDY_TRAP), "beam", [0, 1], max_len=[0, 10], beam_size=3, alpha=0.0, n_best=3
+        ScriptedModel(never_ends, GREEDY_TRAP),
+        "beam",
+        [0, 1],
+        max_len=[0, 10],
+        beam_size=3,
+        alpha=0.0,
+        n_best=3,
     )
     assert [(h.tokens, h.finished) for h in short] == [([], True), ([A], False), ([B], False)]
     assert [h.score for h in short] == pytest.approx([math.log(1e-6), math.log(0.7), math.log(0.3 - 1e-6)])

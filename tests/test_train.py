@@ -7,7 +7,6 @@ import copy
 import dataclasses
 
 import numpy as np
-import pytest
 import torch
 from conftest import tiny_config_dict
 
@@ -38,7 +37,9 @@ def test_accumulating_two_batches_is_one_update_over_both(tmp_path, corpus, rest
         oracle = copy.deepcopy(trainer.model)
         initial = [p.detach().clone() for p in trainer.model.parameters()]
         tc = trainer.cfg.train
-        optimizer = torch.optim.Adam(oracle.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+        optimizer = torch.optim.Adam(
+            oracle.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay
+        )
         first, second = np.arange(0, 7), np.arange(7, 16)
         joined = trainer.train_data.batch(np.concatenate([first, second]))
 
@@ -83,4 +84,6 @@ def test_an_epoch_is_made_of_whole_updates(tmp_path, corpus, restore_globals):
 
 
 def plan_of(trainer: Trainer, lengths, batch_tokens: int, seed: int) -> list[np.ndarray]:
-    return data.epoch_batches(*lengths, dataclasses.replace(trainer.cfg.data, batch_tokens=batch_tokens), seed, 0)
+    return data.epoch_batches(
+        *lengths, dataclasses.replace(trainer.cfg.data, batch_tokens=batch_tokens), seed, 0
+    )

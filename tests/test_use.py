@@ -341,7 +341,11 @@ def other_seed(model_file, root, seed: int):
 def test_average_writes_the_arithmetic_mean_of_different_models(
     model_file, tmp_path, capsys, restore_globals
 ):
-    a_path, b_path, c_path = model_file, other_seed(model_file, tmp_path, 1), other_seed(model_file, tmp_path, 2)
+    a_path, b_path, c_path = (
+        model_file,
+        other_seed(model_file, tmp_path, 1),
+        other_seed(model_file, tmp_path, 2),
+    )
     a, b, c = (load_bundle(p)["model"] for p in (a_path, b_path, c_path))
     assert all(not torch.equal(a[k], b[k]) for k in a if "embedding" not in k), "the inputs must differ"
     code, _, _ = cli(capsys, "average", a_path, b_path, "-o", tmp_path / "avg2.pt")

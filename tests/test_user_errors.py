@@ -138,7 +138,10 @@ CASES = [
     case("unknown-key", lambda w: w.train("train.epoch=2")),
     case(
         "unknown-key-in-file",
-        lambda w: ["train", w.write("typo.yaml", Path(w.config).read_text().replace("hidden_size", "hiden_size"))],
+        lambda w: [
+            "train",
+            w.write("typo.yaml", Path(w.config).read_text().replace("hidden_size", "hiden_size")),
+        ],
         ["unknown config key 'model.encoder.hiden_size'", "did you mean 'model.encoder.hidden_size'"],
     ),
     case("wrong-type", lambda w: w.train("train.epochs=ten")),
