@@ -86,6 +86,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "multi30k"))
     p.add_argument("--tmp", default=None, help="where to build the corpora (default: the system's temp)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--child", metavar="FOLDER", help=argparse.SUPPRESS)  # the measuring process's job
     return p.parse_args()
 
@@ -107,7 +108,7 @@ def repeat_corpus(source: Path, folder: Path, k: int) -> int:
 def benchmark(folder: Path, cache: Path, args: argparse.Namespace) -> dict:
     command = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--steps", "6", "--data", str(folder)]
     command += ["--precision", args.precision, "--threads", str(args.threads), "--peers", "none"]
-    command += ["--set", f"cache_dir={cache}"]
+    command += ["--set", f"cache_dir={cache}", *(a for o in args.overrides for a in ("--set", o))]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"benchmark failed on {folder}:\n{done.stderr[-3000:]}")
@@ -118,6 +119,7 @@ def child(folder: Path, cache: Path, args: argparse.Namespace) -> dict:
     """The measurement, in a fresh process (its peak memory is its own)."""
     command = [sys.executable, __file__, "--child", str(folder), "--steps", str(args.steps)]
     command += ["--precision", args.precision, "--threads", str(args.threads)]
+    command += [a for o in args.overrides for a in ("--set", o)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"training failed on {folder}:\n{done.stderr[-3000:]}")
@@ -141,7 +143,8 @@ def train_and_validate(folder: Path, args: argparse.Namespace) -> dict:
     overrides = [f"run_dir={run_dir}", f"cache_dir={folder / 'cache'}", f"train.precision={args.precision}"]
     overrides += [f"data.{k}={folder / f}" for k, f in (("train_src", "train.en"), ("train_tgt", "train.de"))]
     overrides += [f"data.{k}={folder / f}" for k, f in (("valid_src", "val.en"), ("valid_tgt", "val.de"))]
-    cfg = load_config(ROOT / "configs" / "multi30k_gru_bahdanau.yaml", overrides + ["train.examples=0"])
+    overrides += ["train.examples=0", *args.overrides]
+    cfg = load_config(ROOT / "configs" / "multi30k_gru_bahdanau.yaml", overrides)
     trainer = Trainer(cfg, RunDir.open(cfg, resume=False))
     corpus, steps = trainer.train_data, args.steps
     update, done = trainer.update, []

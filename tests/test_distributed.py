@@ -2,7 +2,9 @@
 
 Two processes that each take one batch per update compute the same update as one process that
 accumulates the same two batches (`train.accumulate: 2`): the same data order and the same loss
-normalization, so the weights agree to float tolerance and the validation table is the same. Only
+normalization, so the weights agree to float tolerance and the validation table is the same. The
+toy epoch has an odd number of batches (23): both leave the last one out, since an epoch is made
+of whole updates. Only
 the first process writes; a run resumes with the same number of processes, and only with it.
 """
 
@@ -27,7 +29,7 @@ TIMING = {"train_seconds", "elapsed_seconds"}
 def toy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ddp")
     rng = random.Random(0)
-    write_reversal(root / "train.src", root / "train.tgt", 200, rng)
+    write_reversal(root / "train.src", root / "train.tgt", 205, rng)  # 23 batches an epoch
     write_reversal(root / "valid.src", root / "valid.tgt", 20, rng)
     config = {
         "run_dir": "run",
@@ -94,7 +96,7 @@ def test_two_processes_equal_one_process_with_twice_the_batch(toy):
     assert ddp.returncode == 0, ddp.stderr
     assert_close_runs(toy / "single", toy / "ddp")
     rows = table(toy / "ddp")
-    assert [int(r["step"]) for r in rows] == [11, 22, 33]  # 22 batches an epoch, 2 per update
+    assert [int(r["step"]) for r in rows] == [11, 22, 33]  # 23 batches an epoch, 2 per update
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])  # it trained
     # only the first process writes: one log, one table, no files of a second process
     assert sorted(p.name for p in (toy / "ddp").iterdir()) == sorted(
