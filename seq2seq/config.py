@@ -49,12 +49,14 @@ def _section(cls):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Parallel plain-text files, one sentence per line; paths are relative to the working directory."""
+    """Plain-text files, one sentence per line; paths are relative to the working directory. A
+    translation reads line-aligned src and tgt files; a classifier reads src texts (its labels are
+    in the classify section)."""
 
     train_src: str
-    train_tgt: str
     valid_src: str
-    valid_tgt: str
+    train_tgt: str = ""  # required by task: translate
+    valid_tgt: str = ""
     max_len: int = _ranged(100, 1)  # training pairs longer than this (pieces, either side) are skipped
     batch_tokens: int = _ranged(4096, 1)  # padded tokens per batch: sentences x longest side
     batch_sentences: int = _ranged(0, 0)  # at most this many sentences per batch; 0: no limit
@@ -121,6 +123,21 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ClassifyConfig:
+    """What only task: classify has: label files line-aligned with data.train_src / data.valid_src,
+    one label per line, and the attention-pooling head over the encoder's states."""
+
+    train_labels: str = ""
+    valid_labels: str = ""
+    # the label set in output order; empty: the sorted labels of train_labels (a run's config.yaml
+    # and its model files list them)
+    labels: tuple[str, ...] = ()
+    heads: int = _ranged(1, 1)  # attention pooling heads, concatenated before the output layer
+    attention_size: int = _ranged(128, 1)  # inner size of the additive score
+    dropout: float = _ranged(0.3, 0.0, 1.0, hi_open=True)  # on the pooled vector
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     seed: int = _ranged(42, 0)  # numpy seeds the epoch order and refuses negative seeds
     epochs: int = _ranged(10, 1)
@@ -157,14 +174,18 @@ class SearchConfig:
     batch_tokens: int = _ranged(4000, 1)  # source tokens per decoding batch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
+    # translate: a sequence-to-sequence model (chat is translation from utterances to replies);
+    # classify: a text classifier with attention pooling (the classify section)
+    task: Literal["translate", "classify"] = "translate"
     run_dir: str  # where checkpoints, logs and the resolved config go
     data: DataConfig
     tokenizer: TokenizerConfig = _section(TokenizerConfig)
     model: ModelConfig = _section(ModelConfig)
     train: TrainConfig = _section(TrainConfig)
     search: SearchConfig = _section(SearchConfig)
+    classify: ClassifyConfig = _section(ClassifyConfig)
     cache_dir: str = ".seq2seq-cache"  # trained tokenizers and encoded corpora, keyed by content
 
 
@@ -258,6 +279,10 @@ def flatten(cfg_dict: dict, prefix: str = "") -> dict[str, Any]:
 
 def check(cfg: Config) -> None:
     """Rules that involve more than one key."""
+    if cfg.task == "classify":
+        _check_classify(cfg)
+    else:
+        _check_translate(cfg)
     if cfg.model.tie_src_tgt_embeddings and not cfg.tokenizer.joint:
         raise UserError("model.tie_src_tgt_embeddings needs a shared vocabulary: set tokenizer.joint: true")
     if cfg.model.architecture == "transformer":
@@ -271,6 +296,51 @@ def check(cfg: Config) -> None:
         raise UserError(f"train.lr is {cfg.train.lr}; it must be > 0")
     if cfg.train.min_lr > cfg.train.lr:
         raise UserError(f"train.min_lr ({cfg.train.min_lr}) is above train.lr ({cfg.train.lr})")
+
+
+def _check_translate(cfg: Config) -> None:
+    for key in ("train_tgt", "valid_tgt"):
+        if not getattr(cfg.data, key):
+            raise UserError(f"missing config key 'data.{key}'; add it to the config")
+    if cfg.classify != ClassifyConfig():
+        raise UserError("the classify section is for task: classify; set task: classify or remove it")
+
+
+def _check_classify(cfg: Config) -> None:
+    for key in ("train_labels", "valid_labels"):
+        if not getattr(cfg.classify, key):
+            side = key.split("_")[0]
+            raise UserError(
+                f"task: classify needs classify.{key}, a file of one label per line, "
+                f"line-aligned with data.{side}_src"
+            )
+    for key in ("train_tgt", "valid_tgt"):
+        if getattr(cfg.data, key):
+            raise UserError(
+                f"data.{key} is for task: translate; a classifier reads its labels from "
+                f"classify.{key.split('_')[0]}_labels (remove data.{key})"
+            )
+    unused = {
+        "model.architecture": cfg.model.architecture != "rnn",
+        "model.decoder": cfg.model.decoder != DecoderConfig(),
+        "model.tie_tgt_embeddings": cfg.model.tie_tgt_embeddings,
+        "model.tie_src_tgt_embeddings": cfg.model.tie_src_tgt_embeddings,
+        "search": cfg.search != SearchConfig(),
+    }
+    for key, is_set in unused.items():
+        if is_set:
+            raise UserError(
+                f"{key} is not used by task: classify, which pools the states of the recurrent "
+                f"model.encoder; remove {key}"
+            )
+    labels = cfg.classify.labels
+    if any(not label.strip() or label != label.strip() for label in labels):
+        raise UserError("classify.labels holds an empty label or one with spaces around it; remove it")
+    if len(set(labels)) < len(labels):
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        raise UserError(f"classify.labels names {', '.join(twice)} more than once; list each label once")
+    if len(labels) == 1:
+        raise UserError("classify.labels has one label; a classifier needs at least two")
 
 
 def _check_rnn(model: ModelConfig) -> None:
@@ -335,6 +405,8 @@ def _build(cls, raw: Any, prefix: str):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise UserError(f"missing config key '{path}'; add it to the config")
             continue
+        if f.default == "" and raw[name] == "":  # an optional path left unset, as config.yaml saves it
+            continue
         value = _convert(hints[name], raw[name], path)
         _check_range(f, value, path)
         values[name] = value
@@ -351,6 +423,11 @@ def _convert(tp, value: Any, path: str):
             allowed = ", ".join(str(c) for c in choices)
             raise UserError(f"config key '{path}' is {value!r}; allowed values: {allowed}")
         return value
+    if origin is tuple and typing.get_args(tp)[1:] == (Ellipsis,):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config key '{path}' must be a list, e.g. [a, b]")
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):

@@ -1,4 +1,5 @@
-"""Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn.
+"""Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn (with
+`build_classifier` for task: classify, and `build`, which picks by the task).
 
 Two families sit behind the same interface: recurrent (encoder.py, decoder.py) and the Transformer
 (transformer.py). An encoder maps (src, src_lengths) to an EncoderOutput; a decoder has `prepare`
@@ -14,7 +15,8 @@ from torch import Tensor, nn
 
 from .attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
 from .cells import GRUCell, LSTMCell
-from .config import DecoderConfig, ModelConfig, TransformerConfig
+from .classifier import AttentionPooling, TextClassifier
+from .config import ClassifyConfig, Config, DecoderConfig, EncoderConfig, ModelConfig, TransformerConfig
 from .decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecoder, Memory
 from .encoder import RNNEncoder
 from .tokenizer import PAD_ID
@@ -64,6 +66,13 @@ class Seq2Seq(nn.Module):
         return logits
 
 
+def build(cfg: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq | TextClassifier:
+    """The model a whole config describes: its task picks a Seq2Seq or a TextClassifier."""
+    if cfg.task == "classify":
+        return build_classifier(cfg.model.encoder, cfg.classify, src_vocab_size)
+    return build_model(cfg.model, src_vocab_size, tgt_vocab_size)
+
+
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
     if cfg.tie_src_tgt_embeddings and src_vocab_size != tgt_vocab_size:
         raise ValueError("tied source and target embeddings need one vocabulary for both sides")
@@ -80,15 +89,7 @@ def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Se
         if cfg.tie_src_tgt_embeddings
         else nn.Embedding(tgt_vocab_size, dec.emb_size, padding_idx=PAD_ID)
     )
-    rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[enc.rnn](
-        enc.emb_size,
-        enc.hidden_size,
-        num_layers=enc.layers,
-        bidirectional=enc.bidirectional,
-        dropout=enc.dropout if enc.layers > 1 else 0.0,
-        batch_first=True,
-    )
-    encoder = RNNEncoder(src_embedding, rnn, enc.dropout)
+    encoder = _rnn_encoder(enc, src_embedding)
     cell = {"gru": GRUCell, "lstm": LSTMCell}[dec.rnn]
     cells = [cell(dec.hidden_size) for _ in range(dec.layers)]
     decoder_cls = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}[dec.attention]
@@ -101,6 +102,31 @@ def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Se
         nn.init.zeros_(embedding.weight[PAD_ID].data)
     if cfg.tie_tgt_embeddings:
         decoder.output.weight = tgt_embedding.weight
+    return model
+
+
+def _rnn_encoder(enc: EncoderConfig, embedding: nn.Embedding) -> RNNEncoder:
+    rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[enc.rnn](
+        enc.emb_size,
+        enc.hidden_size,
+        num_layers=enc.layers,
+        bidirectional=enc.bidirectional,
+        dropout=enc.dropout if enc.layers > 1 else 0.0,
+        batch_first=True,
+    )
+    return RNNEncoder(embedding, rnn, enc.dropout)
+
+
+def build_classifier(enc: EncoderConfig, head: ClassifyConfig, vocab_size: int) -> TextClassifier:
+    """The recurrent encoder of a translation model under an attention-pooling head, with as many
+    outputs as head.labels names."""
+    embedding = nn.Embedding(vocab_size, enc.emb_size, padding_idx=PAD_ID)
+    encoder = _rnn_encoder(enc, embedding)
+    pooling = AttentionPooling(encoder.output_size, head.attention_size, head.heads)
+    model = TextClassifier(encoder, pooling, head.dropout, len(head.labels))
+    for p in model.parameters():
+        nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
+    nn.init.zeros_(embedding.weight[PAD_ID].data)
     return model
 
 

@@ -105,9 +105,10 @@ def train_or_load(
     ).hexdigest()[:16]
     entry = cache_dir / f"tokenizer-{key}"
     if not (entry / "vocab.json").exists():
+        files = " and ".join(dict.fromkeys(map(str, (src_path, tgt_path))))
         log(
             f"training SentencePiece {cfg.model_type} tokenizer ({cfg.vocab_size} pieces, "
-            f"{'joint' if cfg.joint else 'separate'}) on {src_path} and {tgt_path}"
+            f"{'joint' if cfg.joint else 'separate'}) on {files}"
         )
         _train(cfg, src_path, tgt_path, entry, shared_vocab)
     else:
@@ -126,8 +127,8 @@ def _train(cfg: TokenizerConfig, src_path: Path, tgt_path: Path, entry: Path, sh
     cache_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_root, prefix=".tmp-tokenizer-"))
     try:
-        if cfg.joint:
-            _train_spm(cfg, [src_path, tgt_path], tmp / "src.model")
+        if cfg.joint or src_path == tgt_path:  # one text (a classifier's): one model
+            _train_spm(cfg, list(dict.fromkeys([src_path, tgt_path])), tmp / "src.model")
             shutil.copyfile(tmp / "src.model", tmp / "tgt.model")
         else:
             _train_spm(cfg, [src_path], tmp / "src.model")

@@ -1,10 +1,10 @@
 """`train(cfg)`: build everything from the config, then loop over epochs: update, validate, save.
 
-The loop is here and reads top to bottom; the rest are calls to their own rooms: what a run reads
-(`training_data`), where a run is and how it resumes exactly (`train_state`), what a validation
-measures and logs (`validation`), the learning-rate schedule (`schedule`), a diverging run
-(`divergence`), Ctrl-C (`interrupt`). `batch_loss` and the validator are the two places that know
-the task is translation.
+The loop is here and reads top to bottom; the rest are calls to their own rooms: where a run is and
+how it resumes exactly (`train_state`), the learning-rate schedule (`schedule`), a diverging run
+(`divergence`), Ctrl-C (`interrupt`). What the model predicts comes from the config's task, a `Task`
+(`translation_task`, `classification_task`): the data it reads, the loss of a batch, and the
+validator that measures an epoch; the loop never asks which task it trains.
 
 Under torchrun every process runs this same loop on its own share of each update's batches; the
 gradients are averaged by DistributedDataParallel, the numbers that decide what happens next (token
@@ -18,36 +18,72 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Callable
+from typing import Protocol
 
+import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import data, evaluate
 from .checkpoint import save_model
+from .classification_task import ClassificationTask
 from .config import Config, save_config
 from .distributed import World
 from .divergence import check_loss, check_scaler
 from .errors import UserError
 from .interrupt import on_interrupt
 from .kept_models import average_kept, keep_epoch
-from .loss import sequence_loss
 from .memory import RELEASE_EVERY, release_free_memory
-from .model import Seq2Seq, build_model
+from .model import build
 from .run_dir import RunDir
 from .schedule import Schedule
-from .tokenizer import PAD_ID
+from .tokenizer import Tokenizer
 from .train_state import Progress, TrainState, seed
-from .training_data import load_training_data
-from .validation import Validator, report
+from .translation_task import TranslationTask
+from .validation import Validation, report
 
 log = logging.getLogger("seq2seq")
 
 
+class Corpus(Protocol):
+    """Training examples by index: their lengths in pieces (N,) and padded batches of them."""
+
+    src_lengths: np.ndarray
+    tgt_lengths: np.ndarray
+
+    def batch(self, indices: np.ndarray): ...  # -> a batch with .to(device) and .n_tgt_tokens
+
+
+class Validator(Protocol):
+    metric: str  # the name of the score, for messages
+    world: World
+
+    def validate(self, model: nn.Module) -> Validation: ...
+
+
+class Task(Protocol):
+    """What a task brings to the trainer; built once from the config (`task_for`)."""
+
+    cfg: Config  # the config, settled by the task (a classifier's label set)
+    unit: str  # what the loss is summed over and normalized by: "target tokens", "sentences"
+
+    def load(self, world: World, autocast: Callable) -> tuple[Tokenizer, Corpus, Validator]: ...
+
+    def batch_loss(self, model: nn.Module, batch, autocast: Callable) -> Tensor: ...
+
+
+def task_for(cfg: Config) -> Task:
+    return {"translate": TranslationTask, "classify": ClassificationTask}[cfg.task](cfg)
+
+
 class Trainer:
-    def __init__(self, cfg: Config, run: RunDir, world: World | None = None):
+    def __init__(self, cfg: Config, run: RunDir, world: World | None = None, task: Task | None = None):
         world = world or World()
+        self.task = task or task_for(cfg)
+        cfg = self.task.cfg
         self.cfg, self.run, self.world = cfg, run, world
         tc = cfg.train
         self.device = torch.device(world.device) if world.size > 1 else _device(tc.device)
@@ -58,12 +94,8 @@ class Trainer:
             enabled=tc.precision != "fp32",
         )
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
-            d = load_training_data(cfg)
-        self.tokenizer, self.train_data = d.tokenizer, d.train
-        self.validator = Validator(cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, self.autocast)
-        self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(
-            self.device
-        )
+            self.tokenizer, self.train_data, self.validator = self.task.load(world, self.autocast)
+        self.model = build(cfg, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
         self.ddp = self.model if world.size == 1 else DistributedDataParallel(self.model)
         self.optimizer = torch.optim.Adam(
@@ -138,7 +170,7 @@ class Trainer:
                 self.save_last()
         bar.close()
 
-    def update(self, batches: list[data.Batch]) -> tuple[float, int]:
+    def update(self, batches: list) -> tuple[float, int]:
         """One optimizer update over this process's batches (several: gradient accumulation). The
         loss is normalized by the target tokens of the whole update, over all processes, so N
         processes compute the gradient one process would over all their batches. Returns the
@@ -167,14 +199,10 @@ class Trainer:
         self.schedule.after_update()
         return summed, int(total_tokens)
 
-    def batch_loss(self, batch: data.Batch) -> Tensor:
-        """The summed training loss of one batch, its target tokens counted in `n_tgt_tokens`: the
-        one place the loop knows what the model predicts (here: teacher-forced translation)."""
-        real = batch.tgt_out != PAD_ID
-        with self.autocast():
-            logits = self.ddp(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
-        loss, _ = sequence_loss(logits, batch.tgt_out[real], self.cfg.train.label_smoothing)
-        return loss
+    def batch_loss(self, batch) -> Tensor:
+        """The summed training loss of one batch, its targets counted in `n_tgt_tokens`: the one
+        place the loop meets what the model predicts, which the task knows."""
+        return self.task.batch_loss(self.ddp, batch, self.autocast)
 
     def _sync_gradients(self, last: bool):
         """DDP averages gradients at the backward of an update's last batch only."""
@@ -185,7 +213,7 @@ class Trainer:
         p, metric = self.progress, self.validator.metric
         result = self.validator.validate(self.model)
         release_free_memory()  # what decoding the validation set allocated
-        row = report(result, p, self._lr(), self.state.elapsed())
+        row = report(result, p, self._lr(), self.state.elapsed(), self.task.unit)
         if p.record_validation(row, result.score) and self.world.is_main:
             save_model(self.run.best, self.model, self.cfg, self.tokenizer)
             log.info(f"new best {metric} {result.score:.2f}: saved {self.run.best}")
@@ -232,6 +260,8 @@ def train(cfg: Config, resume: bool = False) -> Progress:
 def _train(cfg: Config, resume: bool, world: World) -> Progress:
     if not world.is_main:
         log.setLevel(logging.WARNING)
+    task = task_for(cfg)
+    cfg = task.cfg
     run = RunDir.check(cfg, resume)
     world.barrier()  # every process has looked at the run directory before the first one writes to it
     with world.first():
@@ -240,7 +270,7 @@ def _train(cfg: Config, resume: bool, world: World) -> Progress:
     seed(cfg.train.seed + world.rank)  # each process its own dropout masks
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    trainer = Trainer(cfg, run, world)
+    trainer = Trainer(cfg, run, world, task)
     if run.resume_from is not None:
         trainer.model.load_state_dict(run.resume_from["model"])
         trainer.state.load_state_dict(run.resume_from["train_state"])

@@ -1,0 +1,37 @@
+"""task: translate, what translation brings to the trainer: parallel text (`training_data`), the
+teacher-forced loss over the target tokens, and the BLEU validator (`validation`). A chatbot is this
+task on (utterance, reply) pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+from .config import Config
+from .data import Batch, Corpus
+from .distributed import World
+from .loss import sequence_loss
+from .tokenizer import PAD_ID, Tokenizer
+from .training_data import load_training_data
+from .validation import Validator
+
+
+class TranslationTask:
+    unit = "target tokens"  # what the loss is summed over, and training speed counted in
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+    def load(self, world: World, autocast: Callable) -> tuple[Tokenizer, Corpus, Validator]:
+        d = load_training_data(self.cfg)
+        validator = Validator(self.cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, autocast)
+        return d.tokenizer, d.train, validator
+
+    def batch_loss(self, model: nn.Module, batch: Batch, autocast: Callable) -> Tensor:
+        """The summed, label-smoothed loss over the batch's target tokens (`n_tgt_tokens`)."""
+        real = batch.tgt_out != PAD_ID
+        with autocast():
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
+        loss, _ = sequence_loss(logits, batch.tgt_out[real], self.cfg.train.label_smoothing)
+        return loss
