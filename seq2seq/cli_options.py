@@ -1,9 +1,14 @@
 """What several commands share: --debug, the decoding options and the translator they describe,
-and argument types that refuse a bad number in one line."""
+reading --input and warning on stderr, and argument types that refuse a bad number in one line."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import UserError
 
 
 def add_debug(p: argparse.ArgumentParser) -> None:
@@ -40,6 +45,20 @@ def load_translator(args: argparse.Namespace):
         max_len_ratio=args.max_len_ratio,
         batch_tokens=args.batch_tokens,
     )
+
+
+def open_input(path: Path) -> BinaryIO:
+    """The --input file, opened for reading bytes."""
+    if path.is_dir():
+        raise UserError(f"--input {path} is a directory; give a text file")
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise UserError(f"cannot read --input {path}: {e.strerror}") from None
+
+
+def warn(message: str) -> None:
+    print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
 
 
 def positive(text: str) -> int:

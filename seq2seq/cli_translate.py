@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_options import add_debug, add_decoding, load_translator, positive
+from .cli_options import add_debug, add_decoding, load_translator, open_input, positive, warn
 from .errors import UserError
 
 
@@ -44,9 +44,6 @@ def run(args: argparse.Namespace) -> int:
     if args.input and args.output and Path(args.input).resolve() == Path(args.output).resolve():
         raise UserError("--output is the --input file; choose another output file")
 
-    def warn(message: str) -> None:
-        print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
-
     sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         if args.sentences:
@@ -54,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                 translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
             )
         elif args.input:
-            with _open_input(Path(args.input)) as source:
+            with open_input(Path(args.input)) as source:
                 stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
         else:
             stream(translator, sys.stdin.buffer, sink, args.format, args.n_best, warn, plot_dir)
@@ -62,12 +59,3 @@ def run(args: argparse.Namespace) -> int:
         if sink is not sys.stdout:
             sink.close()
     return 0
-
-
-def _open_input(path: Path):
-    if path.is_dir():
-        raise UserError(f"--input {path} is a directory; give a text file")
-    try:
-        return open(path, "rb")
-    except OSError as e:
-        raise UserError(f"cannot read --input {path}: {e.strerror}") from None
