@@ -22,7 +22,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--context",
         action="store_true",
-        help="put the previous reply before each line (for models trained on prepare_chatterbot.py --context)",
+        help="put the previous reply before each line (models of scripts/prepare_chatterbot.py --context)",
     )
     add_decoding(p)
     add_debug(p)
