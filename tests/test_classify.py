@@ -275,6 +275,11 @@ def test_training_data_mistakes_are_one_line(tmp_path, restore_globals):
         f"{tmp_path / 'train.txt'} has 50 lines but {short} has 7; a label file must be line-aligned with "
         "its text file, one label per line"
     )
+    gap = tmp_path / "gap.labels"
+    gap.write_text("food\n" * 11 + " \n" + "food\n" * 38, encoding="utf-8")
+    with pytest.raises(Exception) as error:
+        train(config_from_dict(raw | {"classify": raw["classify"] | {"train_labels": str(gap)}}))
+    assert str(error.value) == f"{gap}, line 12: no label; every line needs one label"
     labels = raw["classify"] | {"labels": ["food", "music", "sport"]}  # weather missing
     with pytest.raises(Exception) as error:
         train(config_from_dict(raw | {"classify": labels}))
