@@ -243,7 +243,10 @@ def _encode_file(
 ) -> Iterator[tuple[np.ndarray, bytes]]:
     """(lengths, packed ids) per chunk of lines, in file order. A large file is encoded by one
     worker process per core, a bounded number of chunks in flight, so memory stays flat."""
-    chunks = ((vocab.proto, vocab.spm_ids, lines, dtype, sampling) for lines in _read_chunks(path))
+    chunks = (
+        (vocab.proto, vocab.spm_ids, lines, dtype, sampling, _seed(f"{sampling}:{path}:{number}"))
+        for number, lines in enumerate(_read_chunks(path))
+    )
     workers = os.cpu_count() or 1
     if workers == 1 or path.stat().st_size < _PARALLEL_BYTES:
         yield from map(_encode_chunk, chunks)
@@ -265,17 +268,22 @@ def _read_chunks(path: Path) -> Iterator[list[str]]:
 
 
 def _encode_chunk(
-    job: tuple[bytes, np.ndarray, list[str], np.dtype, Sampling | None],
+    job: tuple[bytes, np.ndarray, list[str], np.dtype, Sampling | None, int],
 ) -> tuple[np.ndarray, bytes]:
-    proto, spm_ids, lines, dtype, sampling = job
+    proto, spm_ids, lines, dtype, sampling, seed = job
     vocab = SubwordVocab(proto, spm_ids)
     if sampling is None:
         ids = vocab.encode(lines, threads=1)
     else:
-        ids = vocab.sample(lines, sampling.alpha, sampling.nbest)
+        ids = vocab.sample(lines, sampling.alpha, sampling.nbest, seed)
     lengths = np.array([len(x) for x in ids], dtype=np.int32)
     packed = np.concatenate(ids).astype(dtype).tobytes() if ids else b""
     return lengths, packed
+
+
+def _seed(text: str) -> int:
+    """A 32-bit seed for SentencePiece, different for every epoch, file and chunk."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % (2**32 - 1)
 
 
 def _digest(text: str) -> str:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-import numpy as np
 import torch
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
@@ -55,8 +54,7 @@ class Translator:
         _, cfg, tokenizer = loaded[0]
         for path, (_, _, other) in zip(paths[1:], loaded[1:]):
             for side, name in (("tgt", "target"), ("src", "source")):
-                ours, theirs = getattr(tokenizer, side), getattr(other, side)
-                if ours.proto != theirs.proto or not np.array_equal(ours.spm_ids, theirs.spm_ids):
+                if not getattr(tokenizer, side).same_as(getattr(other, side)):
                     raise UserError(
                         f"{path} has another {name} vocabulary than {paths[0]}; the models of an ensemble "
                         "must share it (train them with the same data and tokenizer settings)"

@@ -10,6 +10,7 @@ import random
 
 import numpy as np
 import pytest
+import sentencepiece as spm
 from conftest import make_pairs, write_lines, write_reversal
 
 from seq2seq import data
@@ -44,11 +45,15 @@ def test_a_sampled_segmentation_spells_the_same_text_in_other_pieces(files, tmp_
     paths, digest, tok, (src, tgt) = files
     assert len(tok.src) == len(tok.tgt) == tok.src.sp.get_piece_size()  # any piece may be drawn
     plain = encode_corpus(*paths, digest, tok, tmp_path)
+    # SentencePiece's threads start from the last seed set (training a tokenizer sets one): two
+    # epochs must still get two segmentations
+    spm.set_random_generator_seed(1)
     sampled = encode_corpus(*paths, digest, tok, tmp_path, Sampling(0.3, -1, "epoch 1"))
+    spm.set_random_generator_seed(1)
     other = encode_corpus(*paths, digest, tok, tmp_path, Sampling(0.3, -1, "epoch 2"))
     assert sentences(sampled) != sentences(plain) and sentences(sampled) != sentences(other)
-    assert (sampled.src_lengths >= plain.src_lengths).all()  # the best segmentation is the shortest
-    assert (sampled.src_lengths > plain.src_lengths).any() and (sampled.tgt_lengths > plain.tgt_lengths).any()
+    assert sampled.src_lengths.sum() > plain.src_lengths.sum()  # smaller pieces, on the whole
+    assert sampled.tgt_lengths.sum() > plain.tgt_lengths.sum()
     for (s, t), src_line, tgt_line in zip(sentences(sampled), src, tgt):
         assert tok.src.decode(s) == src_line and tok.tgt.decode(t) == tgt_line
     assert UNK_ID not in {i for s, t in sentences(sampled) for i in s + t}
