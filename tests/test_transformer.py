@@ -10,7 +10,7 @@ import random
 
 import pytest
 import torch
-from conftest import write_reversal
+from conftest import reversal_config, write_reversal
 from torch import nn
 
 from seq2seq.config import ModelConfig, TransformerConfig, config_from_dict
@@ -155,18 +155,10 @@ def test_all_embeddings_can_be_one_matrix():
 
 
 def base_config(tmp_path) -> dict:
-    return {
-        "run_dir": str(tmp_path / "run"),
-        "cache_dir": str(tmp_path / "cache"),
-        "data": {
-            "train_src": str(tmp_path / "train.src"),
-            "train_tgt": str(tmp_path / "train.tgt"),
-            "valid_src": str(tmp_path / "valid.src"),
-            "valid_tgt": str(tmp_path / "valid.tgt"),
-            "batch_tokens": 400,
-        },
-        "tokenizer": {"vocab_size": 20},
-        "model": {
+    return reversal_config(
+        tmp_path,
+        data={"batch_tokens": 400},
+        model={
             "architecture": "transformer",
             "transformer": {
                 "encoder_layers": 2,
@@ -179,18 +171,15 @@ def base_config(tmp_path) -> dict:
             "tie_tgt_embeddings": True,
             "tie_src_tgt_embeddings": True,
         },
-        "train": {
+        train={
             "epochs": 16,
             "lr": 0.005,
             "schedule": "warmup_decay",
             "warmup_steps": 100,
             "label_smoothing": 0.0,
-            "examples": 0,
-            "threads": 1,
             "seed": 1,
         },
-        "search": {"beam_size": 2},
-    }
+    )
 
 
 def test_a_small_transformer_learns_to_reverse(tmp_path, restore_globals):
