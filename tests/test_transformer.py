@@ -226,3 +226,44 @@ def test_transformer_config_mistakes_are_one_clear_line(tmp_path, change, messag
     rnn["model"]["architecture"] = "rnn"
     with pytest.raises(UserError, match="model.transformer is set but model.architecture is rnn"):
         config_from_dict(rnn)
+
+
+def test_translate_gives_a_transformers_attention_in_jsonl_and_plots(
+    tmp_path, tokenizer, capsys, restore_globals
+):
+    import json
+
+    from conftest import tiny_config_dict
+
+    from seq2seq.checkpoint import save_model
+    from seq2seq.cli import main
+
+    raw = tiny_config_dict(tmp_path)
+    raw["model"] = {
+        "architecture": "transformer",
+        "transformer": {"encoder_layers": 1, "decoder_layers": 1, "d_model": 8, "heads": 2, "d_ff": 16},
+    }
+    cfg = config_from_dict(raw)
+    torch.manual_seed(0)
+    save_model(
+        tmp_path / "t.pt", build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt)), cfg, tokenizer
+    )
+    with pytest.raises(SystemExit) as e:
+        main(
+            [
+                "translate",
+                str(tmp_path / "t.pt"),
+                "ba ca da",
+                "--format",
+                "jsonl",
+                "--plot-attention",
+                str(tmp_path / "plots"),
+            ]
+        )
+    assert e.value.code == 0
+    line = json.loads(capsys.readouterr().out)
+    best = line["hypotheses"][0]
+    assert len(best["attention"]) == len(best["pieces"])
+    assert all(len(row) == len(line["source_pieces"]) for row in best["attention"])
+    assert all(sum(row) == pytest.approx(1.0, abs=1e-3) for row in best["attention"])
+    assert (tmp_path / "plots" / "line000001.png").stat().st_size > 0
