@@ -6,13 +6,13 @@ import argparse
 import secrets
 import sys
 
-from .cli_options import add_debug, add_decoding, load_translator, non_negative, warn
+from .cli_options import add_debug, add_decoding, add_models, load_translator, non_negative, warn
 from .errors import UserError
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chat", help="talk with a model trained on (utterance, reply) pairs")
-    p.add_argument("model", help="model file of a chatbot (a translation model from utterances to replies)")
+    add_models(p)
     p.add_argument(
         "--sample", action="store_true", help="sample each reply instead of searching for the best"
     )
@@ -31,7 +31,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .chat import Conversation, chat_at_terminal, chat_stream
-    from .sampling import Sampler
+    from .sampler import Sampler
 
     sampling = {"--temperature": args.temperature, "--top-k": args.top_k, "--seed": args.seed}
     if not args.sample:

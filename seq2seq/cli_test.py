@@ -1,18 +1,18 @@
-"""`seq2seq test MODEL --src FILE --ref FILE`: translate a test set and score it with sacrebleu, or,
-for a classifier, label it and print accuracy, macro-F1, per-label figures and the confusion matrix.
-"""
+"""`seq2seq test MODEL [MODEL...] --src FILE --ref FILE`: translate a test set (with one model or an
+ensemble) and score it with sacrebleu, or, for a classifier, label it and print accuracy, macro-F1,
+per-label figures and the confusion matrix."""
 
 from __future__ import annotations
 
 import argparse
 
-from .cli_options import add_debug, add_decoding, load_translator
+from .cli_options import add_debug, add_decoding, add_models, load_translator
 from .errors import UserError
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("test", help="score a model on a test set (BLEU and chrF, or accuracy and F1)")
-    p.add_argument("model", help="model file (best.pt, last.pt or an averaged model)")
+    add_models(p)
     p.add_argument("--src", required=True, help="source text, one sentence per line")
     p.add_argument(
         "--ref",
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from .checkpoint import config_of, load_bundle
     from .translator import test
 
-    if config_of(load_bundle(args.model), args.model).task == "classify":
+    if config_of(load_bundle(args.models[0]), args.models[0]).task == "classify":
         return run_classifier(args)
 
     result = test(
@@ -86,11 +86,14 @@ def run_classifier(args: argparse.Namespace) -> int:
 
     from .labeler import Labeler, test
 
+    model = args.models[0]
+    if len(args.models) > 1:
+        raise UserError(f"ensembles are of translation models; {model} is a classifier: give it alone")
     for name, unset in TRANSLATION_ONLY.items():
         if getattr(args, name) != unset:
             option = "--" + name.replace("_", "-")
-            raise UserError(f"{option} is for translation models; {args.model} is a classifier")
-    result = test(Labeler.load(args.model, args.device, args.batch_tokens), args.src, args.ref, args.output)
+            raise UserError(f"{option} is for translation models; {model} is a classifier")
+    result = test(Labeler.load(model, args.device, args.batch_tokens), args.src, args.ref, args.output)
     lines = result.pop("lines")
     if args.json:
         print(json.dumps(result, indent=1))

@@ -47,7 +47,7 @@ def translate(
     sampler: Callable | None = None,
 ) -> list[Translation]:
     """Translate lines with greedy (beam_size 1) or beam search, or with `sampler` when given (a
-    `sampling.Sampler`); one Translation per line, in order.
+    `sampler.Sampler`); one Translation per line, in order.
 
     An empty line gives an empty translation. A line of more than `max_src_len` pieces (0: no
     limit) is cut into parts of at most that many pieces, each translated on its own, and the

@@ -53,6 +53,13 @@ class LabeledCorpus:
         src, src_lengths = pad_src([self.ids[i] for i in indices])
         return LabeledBatch(src, src_lengths, torch.from_numpy(self.labels[indices]))
 
+    def for_epoch(self, epoch: int, resuming: bool = False) -> LabeledCorpus:
+        """The training corpus of every epoch: a classifier's segmentation is not sampled."""
+        return self
+
+    def drop_sampled(self) -> None:
+        """Nothing to drop (see for_epoch)."""
+
 
 def check_labeled(text_path: str | Path, labels_path: str | Path) -> str:
     """Validate a text file and its label file; return the text file's content digest."""

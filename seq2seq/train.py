@@ -18,12 +18,9 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
-from typing import Protocol
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -40,42 +37,16 @@ from .memory import RELEASE_EVERY, release_free_memory
 from .model import build
 from .run_dir import RunDir
 from .schedule import Schedule
-from .tokenizer import Tokenizer
+from .task import Task
 from .train_state import Progress, TrainState, seed
 from .translation_task import TranslationTask
-from .validation import Validation, report
+from .validation import report
 
 log = logging.getLogger("seq2seq")
 
 
-class Corpus(Protocol):
-    """Training examples by index: their lengths in pieces (N,) and padded batches of them."""
-
-    src_lengths: np.ndarray
-    tgt_lengths: np.ndarray
-
-    def batch(self, indices: np.ndarray): ...  # -> a batch with .to(device) and .n_tgt_tokens
-
-
-class Validator(Protocol):
-    metric: str  # the name of the score, for messages
-    world: World
-
-    def validate(self, model: nn.Module) -> Validation: ...
-
-
-class Task(Protocol):
-    """What a task brings to the trainer; built once from the config (`task_for`)."""
-
-    cfg: Config  # the config, settled by the task (a classifier's label set)
-    unit: str  # what the loss is summed over and normalized by: "target tokens", "sentences"
-
-    def load(self, world: World, autocast: Callable) -> tuple[Tokenizer, Corpus, Validator]: ...
-
-    def batch_loss(self, model: nn.Module, batch, autocast: Callable) -> Tensor: ...
-
-
 def task_for(cfg: Config) -> Task:
+    """The task the config names, built once; it settles the config (a classifier's label set)."""
     return {"translate": TranslationTask, "classify": ClassificationTask}[cfg.task](cfg)
 
 
@@ -94,7 +65,7 @@ class Trainer:
             enabled=tc.precision != "fp32",
         )
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
-            self.tokenizer, self.train_data, self.validator = self.task.load(world, self.autocast)
+            self.tokenizer, self.corpora, self.validator = self.task.load(world, self.autocast)
         self.model = build(cfg, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
         self.ddp = self.model if world.size == 1 else DistributedDataParallel(self.model)
@@ -132,9 +103,9 @@ class Trainer:
 
     def train_epoch(self) -> None:
         p, tc, world = self.progress, self.cfg.train, self.world
-        plan = data.epoch_batches(
-            self.train_data.src_lengths, self.train_data.tgt_lengths, self.cfg.data, tc.seed, p.epoch
-        )
+        with world.first():  # the first process writes a sampled segmentation (data.sampling_alpha)
+            corpus = self.corpora.for_epoch(p.epoch, resuming=p.position > 0)
+        plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, self.cfg.data, tc.seed, p.epoch)
         usable = len(plan) - len(plan) % world.size  # every process gets as many batches
         bar = tqdm(
             total=usable,
@@ -149,7 +120,7 @@ class Trainer:
         while p.position < usable and not self.interrupted:
             group = plan[p.position : p.position + tc.accumulate * world.size]
             start = time.perf_counter()
-            loss, tokens = self.update([self.train_data.batch(b) for b in group[world.rank :: world.size]])
+            loss, tokens = self.update([corpus.batch(b) for b in group[world.rank :: world.size]])
             p.epoch_seconds += time.perf_counter() - start
             p.position, p.step = p.position + len(group), p.step + 1
             p.epoch_loss, p.epoch_tokens = p.epoch_loss + loss, p.epoch_tokens + tokens
@@ -224,6 +195,7 @@ class Trainer:
         if self.world.is_main:  # before last.pt: a run killed between the two redoes this epoch
             keep_epoch(self.run, p.epoch, self.model, self.cfg, self.tokenizer)
         self.save_last()
+        self.corpora.drop_sampled()  # after last.pt: a run resumed before needs this epoch's copy
 
     def save_last(self) -> None:
         self.state.save_last(self.run.last, self.model, self.cfg, self.tokenizer)

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from .config import Config
-from .data import Batch, Corpus
+from .data import Batch
 from .distributed import World
 from .loss import sequence_loss
 from .tokenizer import PAD_ID, Tokenizer
-from .training_data import load_training_data
+from .training_data import TrainingData, load_training_data
 from .validation import Validator
 
 
@@ -23,10 +23,10 @@ class TranslationTask:
     def __init__(self, cfg: Config):
         self.cfg = cfg
 
-    def load(self, world: World, autocast: Callable) -> tuple[Tokenizer, Corpus, Validator]:
+    def load(self, world: World, autocast: Callable) -> tuple[Tokenizer, TrainingData, Validator]:
         d = load_training_data(self.cfg)
         validator = Validator(self.cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, autocast)
-        return d.tokenizer, d.train, validator
+        return d.tokenizer, d, validator
 
     def batch_loss(self, model: nn.Module, batch: Batch, autocast: Callable) -> Tensor:
         """The summed, label-smoothed loss over the batch's target tokens (`n_tgt_tokens`)."""

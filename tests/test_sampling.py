@@ -1,68 +1,123 @@
-"""sampling.py: top-k sampling with a temperature over the Seq2Seq interface: the draws follow the
-distribution they should, a seed gives the same outputs again, and k = 1 is greedy search."""
+"""Subword regularization: every epoch trains on a new sampled segmentation of the training data
+(SentencePiece unigram sampling, or BPE-dropout) while validation stays deterministic. The epoch's
+segmentation is kept on disk until the epoch is over, so a run resumed inside it trains on the same
+one; memory stays flat (it is read batch by batch like any corpus)."""
 
 from __future__ import annotations
 
-import math
+import logging
+import random
 
-import torch
+import numpy as np
+import pytest
+import sentencepiece as spm
+from conftest import make_pairs, reversal_config, write_lines, write_reversal
 
-from seq2seq.checkpoint import load_model
-from seq2seq.data import pad_src
-from seq2seq.sampling import Sampler, _draw, sample
-from seq2seq.search import greedy_search, max_lengths
-
-
-def frequencies(logp: torch.Tensor, temperature: float, top_k: int, n: int = 20000) -> list[float]:
-    generator = torch.Generator().manual_seed(0)
-    drawn = _draw(logp.expand(n, -1), temperature, top_k, generator)
-    return (torch.bincount(drawn, minlength=logp.size(1)).float() / n).tolist()
-
-
-def test_draws_follow_the_tempered_distribution_cut_to_the_top_k():
-    logp = torch.tensor([[math.log(0.5), math.log(0.3), math.log(0.2)]])
-    for freq, expected in zip(frequencies(logp, 1.0, 0), [0.5, 0.3, 0.2]):
-        assert abs(freq - expected) < 0.015
-    # top 2: 0.5 and 0.3, renormalized
-    for freq, expected in zip(frequencies(logp, 1.0, 2), [0.625, 0.375, 0.0]):
-        assert abs(freq - expected) < 0.015
-    # temperature 0.5 squares the probabilities: .25 .09 .04, renormalized
-    for freq, expected in zip(frequencies(logp, 0.5, 0), [0.25 / 0.38, 0.09 / 0.38, 0.04 / 0.38]):
-        assert abs(freq - expected) < 0.015
-    assert frequencies(logp, 1.0, 1) == [1.0, 0.0, 0.0]
+from seq2seq import data
+from seq2seq.config import TokenizerConfig, config_from_dict
+from seq2seq.data import Sampling, check_parallel, encode_corpus
+from seq2seq.tokenizer import UNK_ID, train_or_load
+from seq2seq.train import Trainer, train
 
 
-def batch(model_file):
-    model, _, tokenizer = load_model(model_file)
-    ids = tokenizer.src.encode(["bamo kifa", "daga", "kelo bi mafe gaji hike"])
-    src, lengths = pad_src(ids)
-    return model, src, lengths, max_lengths(lengths, 2.0, 5)
+@pytest.fixture(scope="module", params=["unigram", "bpe"])
+def files(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp("sampling")
+    src, tgt = make_pairs(400, seed=3)
+    paths = write_lines(root / "train.src", src), write_lines(root / "train.tgt", tgt)
+    digest = check_parallel(*paths)
+    tok = train_or_load(
+        TokenizerConfig(model_type=request.param, vocab_size=80, sampling_alpha=0.3),
+        *paths,
+        digest,
+        root / "cache",
+        lambda s: None,
+    )
+    return paths, digest, tok, (src, tgt)
 
 
-def test_top_k_1_is_greedy_search(model_file):
-    model, src, lengths, max_lens = batch(model_file)
-    generator = torch.Generator().manual_seed(1)
-    sampled = sample(model, src, lengths, max_lens, 1.0, 1, generator, with_attention=True)
-    greedy = greedy_search(model, src, lengths, max_lens, with_attention=True)
-    for (s,), (g,) in zip(sampled, greedy):
-        assert s.tokens == g.tokens
-        assert s.score == g.score and s.token_logprobs == g.token_logprobs
-        assert torch.equal(s.attention, g.attention)
+def sentences(corpus: data.Corpus) -> list[tuple[list[int], list[int]]]:
+    batch_of_one = [corpus.batch(np.array([i])) for i in range(len(corpus))]
+    return [(b.src[0, :-1].tolist(), b.tgt_out[0, :-1].tolist()) for b in batch_of_one]
 
 
-def test_a_seed_gives_the_same_samples_and_another_seed_other_ones(model_file):
-    model, src, lengths, max_lens = batch(model_file)
+def test_a_sampled_segmentation_spells_the_same_text_in_other_pieces(files, tmp_path):
+    paths, digest, tok, (src, tgt) = files
+    assert len(tok.src) == len(tok.tgt) == tok.src.sp.get_piece_size()  # any piece may be drawn
+    plain = encode_corpus(*paths, digest, tok, tmp_path)
+    # SentencePiece's threads start from the last seed set (training a tokenizer sets one): two
+    # epochs must still get two segmentations
+    spm.set_random_generator_seed(1)
+    sampled = encode_corpus(*paths, digest, tok, tmp_path, Sampling(0.3, -1, "epoch 1"))
+    spm.set_random_generator_seed(1)
+    other = encode_corpus(*paths, digest, tok, tmp_path, Sampling(0.3, -1, "epoch 2"))
+    assert sentences(sampled) != sentences(plain) and sentences(sampled) != sentences(other)
+    assert sampled.src_lengths.sum() > plain.src_lengths.sum()  # smaller pieces, on the whole
+    assert sampled.tgt_lengths.sum() > plain.tgt_lengths.sum()
+    for (s, t), src_line, tgt_line in zip(sentences(sampled), src, tgt):
+        assert tok.src.decode(s) == src_line and tok.tgt.decode(t) == tgt_line
+    assert UNK_ID not in {i for s, t in sentences(sampled) for i in s + t}
+    again = encode_corpus(*paths, digest, tok, tmp_path, Sampling(0.3, -1, "epoch 1"))
+    assert sentences(again) == sentences(sampled)  # a kept segmentation is read back, not redrawn
 
-    def outputs(seed: int) -> list[list[int]]:
-        sampler = Sampler(temperature=1.5, top_k=0, seed=seed)
-        return [h.tokens for (h,) in sampler(model, src, lengths, max_lens, False)]
 
-    assert outputs(7) == outputs(7)
-    assert outputs(7) != outputs(8)  # an untrained model: near-uniform, so draws differ
+def sampling_config(root, run: str) -> dict:
+    return reversal_config(
+        root,
+        run,
+        data={"batch_tokens": 100},
+        tokenizer={"vocab_size": 24, "sampling_alpha": 0.5},
+        model={
+            "encoder": {"emb_size": 8, "hidden_size": 8, "dropout": 0.2},
+            "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8, "dropout": 0.2},
+        },
+        train={"epochs": 3, "lr": 0.01},
+    )
 
 
-def test_scores_are_the_models_log_probabilities_of_the_drawn_tokens(model_file):
-    model, src, lengths, max_lens = batch(model_file)
-    (h,), *_ = sample(model, src, lengths, max_lens, 2.0, 0, torch.Generator().manual_seed(3))
-    assert len(h.token_logprobs) == len(h.tokens) + 1  # EOS included
-    assert abs(h.score - sum(h.token_logprobs)) < 1e-4 and h.norm_score == h.score
+def test_a_run_resumed_inside_an_epoch_trains_on_that_epochs_segmentation(
+    tmp_path, monkeypatch, caplog, restore_globals
+):
+    rng = random.Random(0)
+    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 200, rng)
+    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 10, rng)
+    cfg = config_from_dict(sampling_config(tmp_path, "run"))
+    seen: list[tuple[int, int, list]] = []  # (epoch, update, source rows of its batch)
+    update = Trainer.update
+
+    def recording_update(self, batches):
+        seen.append((self.progress.epoch, self.progress.step + 1, batches[0].src.tolist()))
+        if self.progress.epoch == 1 and self.progress.position == 5 and not self.stop_requested:
+            self.stop_requested = True  # as Ctrl-C: finish this update, save, stop
+        return update(self, batches)
+
+    monkeypatch.setattr(Trainer, "update", recording_update)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    interrupted = len(seen)
+    kept = sorted((tmp_path / "cache").glob("corpus-*-sampled-*"))
+    assert len(kept) == 1  # epoch 1's copy is gone, epoch 2's is kept for the resume
+    corpus = data.Corpus(kept[0])
+    plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, cfg.data, cfg.train.seed, 1)
+    next_batch = corpus.batch(plan[6]).src.tolist()  # what epoch 2's plan holds after the interrupt
+    corpus.close()
+    resumed = train(cfg, resume=True)
+
+    epochs = [[rows for e, _, rows in seen if e == epoch] for epoch in range(3)]
+    assert epochs[0] != epochs[1] != epochs[2]  # a new segmentation every epoch
+    steps = [s for _, s, _ in seen]
+    assert steps == list(range(1, len(steps) + 1))  # no update trained twice or skipped
+    assert seen[interrupted][2] == next_batch  # the resumed process read the kept segmentation
+    assert len(resumed.history) == 3
+    assert not list((tmp_path / "cache").glob("corpus-*-sampled-*"))  # nothing left behind
+
+    # a resume whose kept segmentation is gone samples anew and says so
+    with pytest.raises(KeyboardInterrupt):
+        train(config_from_dict(sampling_config(tmp_path, "run2")))
+    for entry in (tmp_path / "cache").glob("corpus-*-sampled-*"):
+        for f in entry.iterdir():
+            f.unlink()
+        entry.rmdir()
+    with caplog.at_level(logging.WARNING, logger="seq2seq"):
+        train(config_from_dict(sampling_config(tmp_path, "run2")), resume=True)
+    assert "is no longer in" in caplog.text
