@@ -25,3 +25,13 @@ def sequence_loss(logits: Tensor, targets: Tensor, smoothing: float) -> tuple[Te
         reduction="sum",
     )
     return loss, torch.count_nonzero(flat_targets != PAD_ID)
+
+
+def token_log_probs(logits: Tensor, targets: Tensor) -> Tensor:
+    """logits (B, T, V), targets (B, T) -> log p of each target token (B, T) in fp32; 0 at padding.
+
+    Their sum over a batch is minus `sequence_loss` without smoothing: the same cross entropy,
+    kept per token instead of summed.
+    """
+    nll = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none")
+    return -nll

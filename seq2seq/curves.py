@@ -1,0 +1,153 @@
+"""Training as pictures: `run_dir/curves.png` after every validation, TensorBoard events when
+`train.tensorboard` is on, and several runs' validation BLEU overlaid (`seq2seq plot`).
+
+Both pictures are drawn from the validation rows alone (the rows of validations.tsv), so they are
+the same after a resume. matplotlib (the `plot` extra) and tensorboard (the `tensorboard` extra)
+are imported inside the functions that use them: without matplotlib a run says once in train.log
+how to get curves.png and goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import UserError
+
+log = logging.getLogger("seq2seq")
+
+PLOT_EXTRA = "pip install 'seq2seq[plot]'"
+
+
+def curves_figure(rows: Sequence[dict], title: str = ""):
+    """Left: validation BLEU and chrF; right: training and validation loss; both by epoch."""
+    from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
+
+    epochs = [float(r["epoch"]) for r in rows]
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    scores, losses = fig.subplots(1, 2)
+    scores.plot(epochs, [float(r["bleu"]) for r in rows], "o-", label="BLEU")
+    scores.plot(epochs, [float(r["chrf"]) for r in rows], "s-", label="chrF")
+    scores.set(xlabel="epoch", ylabel="score", title="validation")
+    losses.plot(epochs, [float(r["train_loss"]) for r in rows], "o-", label="training loss")
+    losses.plot(epochs, [float(r["valid_loss"]) for r in rows], "s-", label="validation loss")
+    losses.set(xlabel="epoch", ylabel="loss per target token", title="loss")
+    for ax in (scores, losses):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def runs_figure(runs: dict[str, Sequence[dict]]):
+    """Validation BLEU by epoch, one line per run (name -> validation rows)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for name, rows in runs.items():
+        ax.plot([float(r["epoch"]) for r in rows], [float(r["bleu"]) for r in rows], "o-", label=name)
+    ax.set(xlabel="epoch", ylabel="BLEU", title="validation BLEU")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write a PNG atomically: a viewer that reloads it never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, path)
+
+
+def plot_runs(run_dirs: Sequence[str | Path], output: str | Path) -> None:
+    """`seq2seq plot`: overlay the validation BLEU of several runs in one PNG."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError(f"seq2seq plot needs matplotlib: {PLOT_EXTRA}") from None
+    output = Path(output)
+    if output.suffix.lower() != ".png":
+        raise UserError(f"-o {output}: the picture is a PNG; give a file name ending in .png")
+    runs = {str(d): read_validations(Path(d)) for d in run_dirs}
+    save_figure(runs_figure(runs), output)
+
+
+def read_validations(run_dir: Path) -> list[dict]:
+    table = run_dir / "validations.tsv"
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir} is not a directory; give run directories of seq2seq train")
+    if not table.exists():
+        raise UserError(f"{run_dir} has no validations.tsv yet; a run writes it after its first validation")
+    with open(table, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    if not rows or not {"epoch", "bleu"} <= set(rows[0]):
+        raise UserError(f"{table} holds no validation rows with epoch and bleu columns")
+    return rows
+
+
+class TrainingPictures:
+    """The trainer's hook: `update` per logged update, `validation` per validation, `close` at the
+    end. Only the process that writes the run directory makes one."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool, resume_step: int = 0):
+        self.run_dir = run_dir
+        self.can_draw = True
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise UserError(
+                    "train.tensorboard: true needs the tensorboard package: "
+                    "pip install 'seq2seq[tensorboard]', or set train.tensorboard: false"
+                ) from None
+            # events of updates after the resumed checkpoint were written by the process that was
+            # killed; purging them keeps one value per step
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step or None)
+
+    def update(self, step: int, loss: float, lr: float, tokens_per_second: float) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, step)
+            self.writer.add_scalar("train/lr", lr, step)
+            self.writer.add_scalar("train/tokens_per_s", tokens_per_second, step)
+
+    def validation(self, rows: Sequence[dict], examples: Sequence[tuple[str, str, str]] = ()) -> None:
+        """rows: every validation so far (the last is new); examples: (source, reference,
+        hypothesis) triples of the last one."""
+        row = rows[-1]
+        if self.writer is not None:
+            step = int(row["step"])
+            self.writer.add_scalar("valid/bleu", float(row["bleu"]), step)
+            self.writer.add_scalar("valid/chrf", float(row["chrf"]), step)
+            self.writer.add_scalar("valid/loss", float(row["valid_loss"]), step)
+            if examples:
+                self.writer.add_text("valid/examples", _markdown(examples), step)
+            self.writer.flush()
+        if self.can_draw:
+            try:
+                fig = curves_figure(rows, title=self.run_dir.name)
+            except ImportError:
+                self.can_draw = False
+                log.info(f"no curves.png: it needs matplotlib ({PLOT_EXTRA}); training goes on without it")
+                return
+            save_figure(fig, self.run_dir / "curves.png")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _markdown(examples: Sequence[tuple[str, str, str]]) -> str:
+    """A Markdown table (what TensorBoard's text tab renders); pipes in the text are escaped."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|") or " "
+
+    lines = ["| source | reference | hypothesis |", "|---|---|---|"]
+    lines += [f"| {cell(s)} | {cell(r)} | {cell(h)} |" for s, r, h in examples]
+    return "\n".join(lines)
