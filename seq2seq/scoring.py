@@ -9,9 +9,11 @@ Dims: B pairs, S source length, T target length (EOS included), V target vocabul
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 import numpy as np
 import torch
@@ -72,3 +74,27 @@ def as_json(source: str, target: str, s: PairScore, tokenizer: Tokenizer) -> dic
         "pieces": tokenizer.tgt.pieces(s.tokens) + ["</s>"],
         "token_probs": [round(math.exp(lp), 4) for lp in s.token_logprobs],
     }
+
+
+def write_scores(
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    src: Sequence[str],
+    tgt: Sequence[str],
+    batch_tokens: int,
+    sink: TextIO,
+    fmt: str = "text",
+    chunk: int = 10_000,
+) -> None:
+    """`seq2seq score`: one line per pair, in order, `score<TAB>score_per_token` or a JSON
+    object; a large corpus goes chunk by chunk, so memory stays flat and output flows."""
+    for start in range(0, len(src), chunk):
+        part_src, part_tgt = src[start : start + chunk], tgt[start : start + chunk]
+        for s, t, scored in zip(
+            part_src, part_tgt, score_pairs(model, tokenizer, part_src, part_tgt, batch_tokens)
+        ):
+            if fmt == "jsonl":
+                sink.write(json.dumps(as_json(s, t, scored, tokenizer), ensure_ascii=False) + "\n")
+            else:
+                sink.write(f"{scored.score:.4f}\t{scored.score_per_token:.4f}\n")
+        sink.flush()

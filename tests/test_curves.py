@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from seq2seq.cli import main
 from seq2seq.curves import TrainingPictures, curves_figure, plot_runs, runs_figure
 from seq2seq.errors import UserError
 from seq2seq.run_dir import VALIDATION_COLUMNS
@@ -131,3 +132,20 @@ def test_plot_refuses_what_is_not_a_run(tmp_path, make, words):
     with pytest.raises(UserError, match=words):
         plot_runs([tmp_path / "run"], tmp_path / "out.png")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_the_plot_command_writes_the_picture_or_says_what_is_wrong(tmp_path, capsys, restore_globals):
+    pytest.importorskip("matplotlib")
+    write_table(tmp_path / "a", rows([1.0, 2.0]))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plot", str(tmp_path / "a"), "-o", str(tmp_path / "a.png")])
+    assert exit_info.value.code == 0
+    assert (tmp_path / "a.png").read_bytes().startswith(PNG)
+    assert capsys.readouterr().err == f"wrote {tmp_path / 'a.png'}\n"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "ab.png")])
+    _, err = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert (
+        err == f"seq2seq: error: {tmp_path / 'b'} is not a directory; give run directories of seq2seq train\n"
+    )

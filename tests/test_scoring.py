@@ -5,6 +5,7 @@ search found is the score beam search reported for it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from conftest import make_pairs, write_lines
 
 from seq2seq import data, evaluate
 from seq2seq.checkpoint import load_model
+from seq2seq.cli import main
 from seq2seq.loss import sequence_loss, token_log_probs
 from seq2seq.scoring import PairScore, as_json, score_ids, score_pairs
 from seq2seq.search import beam_search, greedy_search, max_lengths
@@ -98,3 +100,48 @@ def test_the_jsonl_record_holds_pieces_and_probabilities(model_file):
     assert record["token_probs"] == [0.5] * len(ids) + [0.25]
     assert record["score"] == pytest.approx(s.score, abs=1e-4)
     assert record["score_per_token"] == pytest.approx(s.score / (len(ids) + 1), abs=1e-4)
+
+
+# ---------------------------------------------------------------- seq2seq score
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+def test_the_score_command_prints_one_line_per_pair_in_order(
+    model_file, tmp_path, capsys, restore_globals, fmt
+):
+    model, _, tokenizer = load_model(model_file)
+    src, tgt = make_pairs(9, seed=21)
+    src[4], tgt[4] = "", ""  # an empty pair is a pair too
+    src_path, tgt_path = write_lines(tmp_path / "s.src", src), write_lines(tmp_path / "s.tgt", tgt)
+    code, out, err = cli(capsys, "score", model_file, "--src", src_path, "--tgt", tgt_path, "--format", fmt)
+    assert code == 0, err
+    expected = score_pairs(model, tokenizer, src, tgt, batch_tokens=4000)
+    lines = out.splitlines()
+    assert len(lines) == 9
+    for line, e, s, t in zip(lines, expected, src, tgt):
+        if fmt == "text":
+            total, per_token = (float(x) for x in line.split("\t"))
+        else:
+            record = json.loads(line)
+            assert (record["source"], record["target"]) == (s, t)
+            assert len(record["token_probs"]) == len(record["pieces"]) == len(e.token_logprobs)
+            total, per_token = record["score"], record["score_per_token"]
+        assert total == pytest.approx(e.score, abs=1e-4)
+        assert per_token == pytest.approx(e.score_per_token, abs=1e-4)
+
+
+def test_the_score_command_refuses_files_that_are_not_line_aligned(
+    model_file, tmp_path, capsys, restore_globals
+):
+    src_path = write_lines(tmp_path / "s.src", ["ba", "ce", "di"])
+    tgt_path = write_lines(tmp_path / "s.tgt", ["nu", "ry"])
+    code, out, err = cli(capsys, "score", model_file, "--src", src_path, "--tgt", tgt_path)
+    assert code == 2 and out == ""
+    assert err == f"seq2seq: error: {src_path} has 3 lines but {tgt_path} has 2; they must be line-aligned\n"
