@@ -122,6 +122,7 @@ class TrainConfig:
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     threads: int = _ranged(0, 0)  # torch intra-op threads; 0: torch's default
+    tensorboard: bool = False  # also write TensorBoard events to run_dir/tensorboard
 
 
 @dataclass(frozen=True)
