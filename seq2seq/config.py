@@ -93,9 +93,29 @@ class DecoderConfig:
 
 
 @dataclass(frozen=True)
+class TransformerConfig:
+    """Sizes of the Transformer (Vaswani et al. 2017; defaults: its base model), pre-norm layers."""
+
+    encoder_layers: int = _ranged(6, 1)
+    decoder_layers: int = _ranged(6, 1)
+    d_model: int = _ranged(512, 2)
+    heads: int = _ranged(8, 1)
+    d_ff: int = _ranged(2048, 1)
+    dropout: float = _ranged(0.1, 0.0, 1.0, hi_open=True)  # embeddings, and each sub-layer's output
+    attention_dropout: float = _ranged(0.0, 0.0, 1.0, hi_open=True)  # on the attention weights
+    activation_dropout: float = _ranged(0.0, 0.0, 1.0, hi_open=True)  # inside the feed-forward layers
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    max_positions: int = _ranged(1024, 1)  # rows of the learned position table
+
+
+@dataclass(frozen=True)
 class ModelConfig:
+    architecture: Literal["rnn", "transformer"] = (
+        "rnn"  # rnn: model.encoder/decoder; transformer: model.transformer
+    )
     encoder: EncoderConfig = _section(EncoderConfig)
     decoder: DecoderConfig = _section(DecoderConfig)
+    transformer: TransformerConfig = _section(TransformerConfig)
     tie_tgt_embeddings: bool = False  # output layer shares the target embedding matrix
     tie_src_tgt_embeddings: bool = False  # source and target share one embedding matrix
 
@@ -237,19 +257,35 @@ def flatten(cfg_dict: dict, prefix: str = "") -> dict[str, Any]:
 
 def check(cfg: Config) -> None:
     """Rules that involve more than one key."""
-    enc, dec = cfg.model.encoder, cfg.model.decoder
+    if cfg.model.tie_src_tgt_embeddings and not cfg.tokenizer.joint:
+        raise UserError("model.tie_src_tgt_embeddings needs a shared vocabulary: set tokenizer.joint: true")
+    if cfg.model.architecture == "transformer":
+        _check_transformer(cfg.model)
+    else:
+        _check_rnn(cfg.model)
+    for i, beta in enumerate(cfg.train.betas):
+        if not 0.0 <= beta < 1.0:
+            raise UserError(f"train.betas[{i}] is {beta}; Adam betas must lie in [0, 1)")
+    if cfg.train.lr <= 0:
+        raise UserError(f"train.lr is {cfg.train.lr}; it must be > 0")
+    if cfg.train.min_lr > cfg.train.lr:
+        raise UserError(f"train.min_lr ({cfg.train.min_lr}) is above train.lr ({cfg.train.lr})")
+
+
+def _check_rnn(model: ModelConfig) -> None:
+    enc, dec = model.encoder, model.decoder
+    if model.transformer != TransformerConfig():
+        raise UserError(
+            "model.transformer is set but model.architecture is rnn; set model.architecture: transformer "
+            "or remove model.transformer"
+        )
     enc_out = enc.hidden_size * (2 if enc.bidirectional else 1)
-    if cfg.model.tie_src_tgt_embeddings:
-        if not cfg.tokenizer.joint:
-            raise UserError(
-                "model.tie_src_tgt_embeddings needs a shared vocabulary: set tokenizer.joint: true"
-            )
-        if enc.emb_size != dec.emb_size:
-            raise UserError(
-                f"model.tie_src_tgt_embeddings needs model.encoder.emb_size ({enc.emb_size}) "
-                f"equal to model.decoder.emb_size ({dec.emb_size})"
-            )
-    if cfg.model.tie_tgt_embeddings and dec.emb_size != dec.hidden_size:
+    if model.tie_src_tgt_embeddings and enc.emb_size != dec.emb_size:
+        raise UserError(
+            f"model.tie_src_tgt_embeddings needs model.encoder.emb_size ({enc.emb_size}) "
+            f"equal to model.decoder.emb_size ({dec.emb_size})"
+        )
+    if model.tie_tgt_embeddings and dec.emb_size != dec.hidden_size:
         raise UserError(
             f"model.tie_tgt_embeddings needs model.decoder.emb_size ({dec.emb_size}) equal to "
             f"model.decoder.hidden_size ({dec.hidden_size}), the size the output layer reads"
@@ -259,13 +295,21 @@ def check(cfg: Config) -> None:
             f"luong_score 'dot' needs the encoder output size ({enc_out}) equal to "
             f"model.decoder.hidden_size ({dec.hidden_size}); use luong_score: general"
         )
-    for i, beta in enumerate(cfg.train.betas):
-        if not 0.0 <= beta < 1.0:
-            raise UserError(f"train.betas[{i}] is {beta}; Adam betas must lie in [0, 1)")
-    if cfg.train.lr <= 0:
-        raise UserError(f"train.lr is {cfg.train.lr}; it must be > 0")
-    if cfg.train.min_lr > cfg.train.lr:
-        raise UserError(f"train.min_lr ({cfg.train.min_lr}) is above train.lr ({cfg.train.lr})")
+
+
+def _check_transformer(model: ModelConfig) -> None:
+    for name in ("encoder", "decoder"):
+        if getattr(model, name) != type(getattr(model, name))():
+            raise UserError(
+                f"model.{name} is for model.architecture: rnn; a Transformer's sizes are set in "
+                f"model.transformer (remove model.{name})"
+            )
+    t = model.transformer
+    if t.d_model % t.heads:
+        raise UserError(
+            f"model.transformer.d_model ({t.d_model}) must be a multiple of "
+            f"model.transformer.heads ({t.heads})"
+        )
 
 
 def _build(cls, raw: Any, prefix: str):

@@ -17,11 +17,12 @@ from .dropout import Dropout
 @dataclass(frozen=True)
 class EncoderOutput:
     """states (B, S, D): h_j for every source position; zeros at padding.
-    final  (B, D):    last layer's final state, forward and backward concatenated.
+    final  (B, D):    last layer's final state, forward and backward concatenated (recurrent
+                      encoders; None for the Transformer, whose decoder starts from nothing).
     mask   (B, S):    True at real tokens."""
 
     states: Tensor
-    final: Tensor
+    final: Tensor | None
     mask: Tensor
 
 

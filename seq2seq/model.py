@@ -1,5 +1,10 @@
 """Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn.
 
+Two families sit behind the same interface: recurrent (encoder.py, decoder.py) and the Transformer
+(transformer.py). An encoder maps (src, src_lengths) to an EncoderOutput; a decoder has `prepare`
+(encoder output -> attention memory and initial state), `step` (one target position) and a
+teacher-forced `forward`; memories and states have `select(index)`, so search can reorder them.
+
 Dims: B batch, S source length, T target length, V target vocabulary.
 """
 
@@ -9,10 +14,22 @@ from torch import Tensor, nn
 
 from .attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
 from .cells import GRUCell, LSTMCell
-from .config import DecoderConfig, ModelConfig
+from .config import DecoderConfig, ModelConfig, TransformerConfig
 from .decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecoder, Memory
 from .encoder import RNNEncoder
 from .tokenizer import PAD_ID
+from .transformer import (
+    DecoderLayer,
+    Embedder,
+    EncoderLayer,
+    TransformerDecoder,
+    TransformerEncoder,
+    TransformerMemory,
+    TransformerState,
+)
+
+AnyMemory = Memory | TransformerMemory
+AnyState = DecoderState | TransformerState
 
 _INIT_RANGE = 0.1  # uniform(-0.1, 0.1) for every parameter, as in Luong et al. 2015 (section 4.1)
 
@@ -20,18 +37,20 @@ _INIT_RANGE = 0.1  # uniform(-0.1, 0.1) for every parameter, as in Luong et al. 
 class Seq2Seq(nn.Module):
     """The interface search and training use: `encode`, `decode_step`, and teacher-forced `forward`."""
 
-    def __init__(self, encoder: RNNEncoder, decoder: AttentionDecoder):
+    def __init__(
+        self, encoder: RNNEncoder | TransformerEncoder, decoder: AttentionDecoder | TransformerDecoder
+    ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
 
-    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, DecoderState]:
+    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[AnyMemory, AnyState]:
         """src (B, S), src_lengths (B,) -> attention memory and the decoder's initial state."""
         return self.decoder.prepare(self.encoder(src, src_lengths))
 
     def decode_step(
-        self, prev: Tensor, memory: Memory, state: DecoderState
-    ) -> tuple[Tensor, DecoderState, Tensor]:
+        self, prev: Tensor, memory: AnyMemory, state: AnyState
+    ) -> tuple[Tensor, AnyState, Tensor]:
         """prev (B,) -> logits (B, V), next state, attention weights (B, S)."""
         return self.decoder.step(prev, memory, state)
 
@@ -46,9 +65,15 @@ class Seq2Seq(nn.Module):
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
-    enc, dec = cfg.encoder, cfg.decoder
     if cfg.tie_src_tgt_embeddings and src_vocab_size != tgt_vocab_size:
         raise ValueError("tied source and target embeddings need one vocabulary for both sides")
+    if cfg.architecture == "transformer":
+        return _build_transformer(cfg, src_vocab_size, tgt_vocab_size)
+    return _build_rnn(cfg, src_vocab_size, tgt_vocab_size)
+
+
+def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
+    enc, dec = cfg.encoder, cfg.decoder
     src_embedding = nn.Embedding(src_vocab_size, enc.emb_size, padding_idx=PAD_ID)
     tgt_embedding = (
         src_embedding
@@ -85,3 +110,37 @@ def _attention(dec: DecoderConfig, encoder_size: int) -> Attention:
     if dec.luong_score == "general":
         return GeneralAttention(dec.hidden_size, encoder_size)
     return DotAttention()
+
+
+def _build_transformer(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
+    t: TransformerConfig = cfg.transformer
+    src_embedding = nn.Embedding(src_vocab_size, t.d_model, padding_idx=PAD_ID)
+    tgt_embedding = (
+        src_embedding
+        if cfg.tie_src_tgt_embeddings
+        else nn.Embedding(tgt_vocab_size, t.d_model, padding_idx=PAD_ID)
+    )
+    learned = t.max_positions if t.positions == "learned" else 0
+    sizes = (t.d_model, t.heads, t.d_ff, t.dropout, t.attention_dropout, t.activation_dropout)
+    encoder = TransformerEncoder(
+        Embedder(src_embedding, t.dropout, learned), [EncoderLayer(*sizes) for _ in range(t.encoder_layers)]
+    )
+    decoder = TransformerDecoder(
+        Embedder(tgt_embedding, t.dropout, learned), [DecoderLayer(*sizes) for _ in range(t.decoder_layers)]
+    )
+    model = Seq2Seq(encoder, decoder)
+    # as fairseq's Transformer: Glorot-uniform projections, zero biases, N(0, d^-1/2) embeddings
+    for name, p in model.named_parameters():
+        if "norm" in name:
+            continue
+        if p.dim() == 1:
+            nn.init.zeros_(p)
+        elif "embed" in name:
+            nn.init.normal_(p, 0.0, t.d_model**-0.5)
+        else:
+            nn.init.xavier_uniform_(p)
+    for embedding in {src_embedding, tgt_embedding}:
+        nn.init.zeros_(embedding.weight[PAD_ID].data)
+    if cfg.tie_tgt_embeddings:
+        decoder.output.weight = tgt_embedding.weight
+    return model

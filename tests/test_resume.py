@@ -28,6 +28,7 @@ from conftest import write_reversal
 
 import seq2seq.checkpoint
 import seq2seq.train
+import seq2seq.train_state
 from seq2seq.checkpoint import load_bundle
 from seq2seq.config import config_from_dict
 from seq2seq.errors import UserError
@@ -286,14 +287,14 @@ def test_resuming_with_more_epochs_continues_the_run(finished, tmp_path):
 @pytest.fixture
 def saved_copies(monkeypatch) -> list[bytes]:
     """The bytes of last.pt right after each save of it by the trainer."""
-    copies, save = [], seq2seq.train.save_model
+    copies, save = [], seq2seq.train_state.save_model
 
     def save_and_copy(path, *args):
         save(path, *args)
         if Path(path).name == "last.pt":
             copies.append(Path(path).read_bytes())
 
-    monkeypatch.setattr(seq2seq.train, "save_model", save_and_copy)
+    monkeypatch.setattr(seq2seq.train_state, "save_model", save_and_copy)
     return copies
 
 

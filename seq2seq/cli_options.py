@@ -1,0 +1,62 @@
+"""What several commands share: --debug, the decoding options and the translator they describe,
+and argument types that refuse a bad number in one line."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_debug(p: argparse.ArgumentParser) -> None:
+    """Every command takes --debug; `cli.main` reads it before parsing, to show tracebacks."""
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def add_decoding(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beam", type=positive, help="beam size (default: the model's config)")
+    p.add_argument("--greedy", action="store_true", help="greedy search (same as --beam 1)")
+    p.add_argument("--length-penalty", type=non_negative, help="GNMT length penalty alpha")
+    p.add_argument(
+        "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
+    )
+    p.add_argument("--batch-tokens", type=positive, help="source tokens per decoding batch")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        help="decoding precision (default: the one the model trained with)",
+    )
+
+
+def load_translator(args: argparse.Namespace):
+    """The model file `args.model` with the search that the decoding options ask for."""
+    from .translator import Translator
+
+    return Translator.load(
+        args.model,
+        device=args.device,
+        precision=args.precision,
+        beam_size=1 if args.greedy else args.beam,
+        length_penalty=args.length_penalty,
+        max_len_ratio=args.max_len_ratio,
+        batch_tokens=args.batch_tokens,
+    )
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value

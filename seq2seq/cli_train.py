@@ -1,0 +1,35 @@
+"""`seq2seq train CONFIG [--set KEY=VALUE]... [--resume]`."""
+
+from __future__ import annotations
+
+import argparse
+
+from .cli_options import add_debug
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("config", help="YAML config file, e.g. configs/toy.yaml")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value (repeatable), e.g. --set train.lr=0.001",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in run_dir from its last.pt")
+    add_debug(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .train import train
+
+    cfg = load_config(args.config, args.overrides)
+    try:
+        train(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        return 130
+    return 0

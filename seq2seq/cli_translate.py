@@ -1,0 +1,73 @@
+"""`seq2seq translate MODEL [SENTENCE]...`: translate sentences, a file or standard input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .cli_options import add_debug, add_decoding, load_translator, positive
+from .errors import UserError
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate sentences, a file or standard input")
+    p.add_argument("model", help="model file (best.pt, last.pt or an averaged model)")
+    p.add_argument("sentences", nargs="*", help="sentences to translate (default: read standard input)")
+    p.add_argument("-i", "--input", help="read sentences from this file instead")
+    p.add_argument("-o", "--output", help="write translations to this file instead of standard output")
+    p.add_argument("--n-best", type=positive, default=1, help="hypotheses per input (tab-separated in text)")
+    p.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="jsonl: source, n-best with scores, token probabilities and attention",
+    )
+    p.add_argument("--plot-attention", metavar="DIR", help="write an attention heatmap per sentence (PNG)")
+    add_decoding(p)
+    add_debug(p)
+    # sentences after options (`translate MODEL --beam 4 "Hello."`) are left over by argparse
+    p.set_defaults(func=run, trailing_positionals="sentences")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .translator import stream, write_translations
+
+    if args.sentences and args.input:
+        raise UserError("give sentences as arguments or --input FILE, not both")
+    translator = load_translator(args)
+    if args.n_best > translator.search.beam_size:
+        raise UserError(f"--n-best {args.n_best} needs a beam at least as large (--beam {args.n_best})")
+    plot_dir = Path(args.plot_attention) if args.plot_attention else None
+    if plot_dir is not None:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+    if args.input and args.output and Path(args.input).resolve() == Path(args.output).resolve():
+        raise UserError("--output is the --input file; choose another output file")
+
+    def warn(message: str) -> None:
+        print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
+
+    sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if args.sentences:
+            write_translations(
+                translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
+            )
+        elif args.input:
+            with _open_input(Path(args.input)) as source:
+                stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
+        else:
+            stream(translator, sys.stdin.buffer, sink, args.format, args.n_best, warn, plot_dir)
+    finally:
+        if sink is not sys.stdout:
+            sink.close()
+    return 0
+
+
+def _open_input(path: Path):
+    if path.is_dir():
+        raise UserError(f"--input {path} is a directory; give a text file")
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise UserError(f"cannot read --input {path}: {e.strerror}") from None

@@ -1,0 +1,120 @@
+"""Validation during training: the loss on the validation set, its translations by the search that
+`seq2seq test` uses, and their BLEU and chrF.
+
+The trainer asks a validator for one `Validation` per epoch and reads only its metrics (columns of
+validations.tsv), its score (higher is better: it picks the best model, drives the plateau schedule
+and early stopping) and the lines to log; a task with another metric brings another validator.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import data, evaluate
+from .config import Config
+from .distributed import World
+from .model import Seq2Seq
+from .tokenizer import Tokenizer
+from .train_state import Progress
+
+log = logging.getLogger("seq2seq")
+
+
+@dataclass(frozen=True)
+class Validation:
+    metrics: dict[str, float]  # validations.tsv's columns of this validation, in order
+    score: float  # higher is better; named `Validator.metric` in messages
+    summary: str  # the end of the epoch's log line
+    details: list[str]  # logged after that line: sacrebleu's lines and example translations
+
+
+class Validator:
+    metric = "BLEU"
+
+    def __init__(
+        self,
+        cfg: Config,
+        tokenizer: Tokenizer,
+        corpus: data.Corpus,
+        src: list[str],
+        ref: list[str],
+        world: World,
+        autocast: Callable,
+    ):
+        """`corpus`: the encoded validation pairs (for the loss); `src`, `ref`: their raw lines (to
+        translate and score against)."""
+        self.cfg, self.tokenizer, self.world, self.autocast = cfg, tokenizer, world, autocast
+        self.corpus, self.src, self.ref = corpus, src, ref
+
+    def validate(self, model: Seq2Seq) -> Validation:
+        """Validation loss and BLEU; each process takes a share of the sentences and the results
+        are gathered, so BLEU is the same as one process would find. Leaves `model` in train mode."""
+        cfg, world = self.cfg, self.world
+        start = time.perf_counter()
+        lengths = np.maximum(self.corpus.src_lengths, self.corpus.tgt_lengths) + 1
+        batches = data.sorted_batches(lengths, cfg.data.batch_tokens, cfg.data.batch_sentences)
+        total, tokens = world.sum(
+            list(
+                evaluate.validation_loss(model, self.corpus, batches[world.rank :: world.size], self.autocast)
+            )
+        )
+        nll = total / max(tokens, 1)
+        decoder = evaluate.inference_copy(model, cfg.train.precision)
+        share = math.ceil(len(self.src) / world.size)
+        mine = self.src[world.rank * share : (world.rank + 1) * share]
+        translations = [
+            t
+            for part in world.gather(evaluate.translate(decoder, self.tokenizer, mine, cfg.search))
+            for t in part
+        ]
+        scores = evaluate.score([t.text for t in translations], self.ref, with_ter=False)
+        model.train()
+        metrics = {
+            "valid_loss": round(nll, 4),
+            "valid_ppl": round(evaluate.perplexity(nll), 3),
+            "bleu": round(scores.bleu, 2),
+            "chrf": round(scores.chrf, 2),
+        }
+        examples = [
+            f"example {i + 1}\n  source:     {t.source}\n  reference:  {self.ref[i]}\n  hypothesis: {t.text}"
+            for i, t in enumerate(translations[: cfg.train.examples])
+        ]
+        return Validation(
+            metrics,
+            score=metrics["bleu"],
+            summary=(
+                f"validation loss {nll:.3f}, ppl {metrics['valid_ppl']:.2f}, "
+                f"decoded in {time.perf_counter() - start:.1f} s"
+            ),
+            details=[scores.lines["bleu"], scores.lines["chrf"], *examples],
+        )
+
+
+def report(result: Validation, progress: Progress, lr: float, elapsed: float) -> dict:
+    """Log an epoch's training figures with its validation; return its row of validations.tsv:
+    the training columns around the validator's metrics."""
+    p = progress
+    train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
+    log.info(
+        f"epoch {p.epoch + 1} (update {p.step}): train loss {train_loss:.3f}, "
+        f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):,.0f} target tokens/s over "
+        f"{p.epoch_seconds:.1f} s of training; {result.summary}"
+    )
+    for line in result.details:
+        log.info(line)
+    return (
+        {"epoch": p.epoch + 1, "step": p.step, "train_loss": round(train_loss, 4)}
+        | result.metrics
+        | {
+            "lr": lr,
+            "train_tokens": p.epoch_tokens,
+            "train_seconds": round(p.epoch_seconds, 1),
+            "elapsed_seconds": round(elapsed, 1),
+        }
+    )
