@@ -159,7 +159,7 @@ def info(translator: Translator, models: list[str], limits: Limits) -> dict:
         "models": models,
         "languages": {"src": language(cfg.data.train_src), "tgt": language(cfg.data.train_tgt)},
         "vocabulary": {"src": len(tok.src), "tgt": len(tok.tgt)},
-        "architecture": getattr(cfg.model, "architecture", "rnn"),
+        "architecture": cfg.model.architecture,
         "model": to_dict(cfg.model),
         "parameters": sum(p.numel() for p in translator.model.parameters()),
         "max_len": cfg.data.max_len,  # longer lines are translated in parts

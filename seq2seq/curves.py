@@ -20,17 +20,35 @@ from .errors import UserError
 log = logging.getLogger("seq2seq")
 
 PLOT_EXTRA = "pip install 'seq2seq[plot]'"
+# columns of validations.tsv that every run has; the others are the validator's scores (BLEU, chrF)
+TRAINING_COLUMNS = (
+    "epoch",
+    "step",
+    "train_loss",
+    "valid_loss",
+    "valid_ppl",
+    "lr",
+    "train_tokens",
+    "train_seconds",
+    "elapsed_seconds",
+)
+NAMES = {"bleu": "BLEU", "chrf": "chrF"}
+
+
+def score_columns(row: dict) -> list[str]:
+    """The validator's scores in a validation row: BLEU and chrF for translation."""
+    return [k for k in row if k not in TRAINING_COLUMNS]
 
 
 def curves_figure(rows: Sequence[dict], title: str = ""):
-    """Left: validation BLEU and chrF; right: training and validation loss; both by epoch."""
+    """Left: the validation scores (BLEU, chrF); right: training and validation loss; by epoch."""
     from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
 
     epochs = [float(r["epoch"]) for r in rows]
     fig = Figure(figsize=(10, 4), layout="constrained")
     scores, losses = fig.subplots(1, 2)
-    scores.plot(epochs, [float(r["bleu"]) for r in rows], "o-", label="BLEU")
-    scores.plot(epochs, [float(r["chrf"]) for r in rows], "s-", label="chrF")
+    for name, marker in zip(score_columns(rows[0]), "os^vD"):
+        scores.plot(epochs, [float(r[name]) for r in rows], f"{marker}-", label=NAMES.get(name, name))
     scores.set(xlabel="epoch", ylabel="score", title="validation")
     losses.plot(epochs, [float(r["train_loss"]) for r in rows], "o-", label="training loss")
     losses.plot(epochs, [float(r["valid_loss"]) for r in rows], "s-", label="validation loss")
@@ -92,42 +110,53 @@ def read_validations(run_dir: Path) -> list[dict]:
 
 class TrainingPictures:
     """The trainer's hook: `update` per logged update, `validation` per validation, `close` at the
-    end. Only the process that writes the run directory makes one."""
+    end. Inactive (it does nothing) in the processes that do not write the run directory."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool, resume_step: int = 0):
-        self.run_dir = run_dir
-        self.can_draw = True
-        self.writer = None
-        if tensorboard:
+    def __init__(self, run_dir: Path, tensorboard: bool, active: bool = True):
+        self.run_dir, self.active, self.can_draw = run_dir, active, True
+        self._tensorboard, self._writer = tensorboard and active, None
+        if self._tensorboard:
             try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
+                import torch.utils.tensorboard  # noqa: F401
+            except ImportError:  # said before training starts, not at the first event
                 raise UserError(
                     "train.tensorboard: true needs the tensorboard package: "
                     "pip install 'seq2seq[tensorboard]', or set train.tensorboard: false"
                 ) from None
-            # events of updates after the resumed checkpoint were written by the process that was
-            # killed; purging them keeps one value per step
-            self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step or None)
+
+    def _events(self, step: int):
+        """The event writer, opened at the first event. A resumed run's killed predecessor may have
+        written events after the step it saved: they all lie at or after this first new event's
+        step, and `purge_step` hides them, so each step keeps one value."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=step)
+        return self._writer
 
     def update(self, step: int, loss: float, lr: float, tokens_per_second: float) -> None:
-        if self.writer is not None:
-            self.writer.add_scalar("train/loss", loss, step)
-            self.writer.add_scalar("train/lr", lr, step)
-            self.writer.add_scalar("train/tokens_per_s", tokens_per_second, step)
+        """A logged update: its loss per target token, learning rate and training throughput."""
+        if self._tensorboard:
+            events = self._events(step)
+            events.add_scalar("train/loss", loss, step)
+            events.add_scalar("train/lr", lr, step)
+            events.add_scalar("train/tokens_per_s", tokens_per_second, step)
 
-    def validation(self, rows: Sequence[dict], examples: Sequence[tuple[str, str, str]] = ()) -> None:
-        """rows: every validation so far (the last is new); examples: (source, reference,
-        hypothesis) triples of the last one."""
+    def validation(self, rows: Sequence[dict], text: Sequence[str] = ()) -> None:
+        """rows: every validation so far, the last one new; text: what was logged about it
+        (sacrebleu's lines, the example translations)."""
+        if not self.active:
+            return
         row = rows[-1]
-        if self.writer is not None:
+        if self._tensorboard:
             step = int(row["step"])
-            self.writer.add_scalar("valid/bleu", float(row["bleu"]), step)
-            self.writer.add_scalar("valid/chrf", float(row["chrf"]), step)
-            self.writer.add_scalar("valid/loss", float(row["valid_loss"]), step)
-            if examples:
-                self.writer.add_text("valid/examples", _markdown(examples), step)
-            self.writer.flush()
+            events = self._events(step)
+            for name in score_columns(row):
+                events.add_scalar(f"valid/{name}", float(row[name]), step)
+            events.add_scalar("valid/loss", float(row["valid_loss"]), step)
+            if text:
+                events.add_text("valid/examples", _preformatted(text), step)
+            events.flush()
         if self.can_draw:
             try:
                 fig = curves_figure(rows, title=self.run_dir.name)
@@ -138,16 +167,10 @@ class TrainingPictures:
             save_figure(fig, self.run_dir / "curves.png")
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
-def _markdown(examples: Sequence[tuple[str, str, str]]) -> str:
-    """A Markdown table (what TensorBoard's text tab renders); pipes in the text are escaped."""
-
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|") or " "
-
-    lines = ["| source | reference | hypothesis |", "|---|---|---|"]
-    lines += [f"| {cell(s)} | {cell(r)} | {cell(h)} |" for s, r, h in examples]
-    return "\n".join(lines)
+def _preformatted(lines: Sequence[str]) -> str:
+    """TensorBoard renders text as Markdown: indent it into a code block, kept as written."""
+    return "\n".join("    " + line for text in lines for line in text.split("\n"))

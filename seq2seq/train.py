@@ -3,8 +3,8 @@
 The loop is here and reads top to bottom; the rest are calls to their own rooms: what a run reads
 (`training_data`), where a run is and how it resumes exactly (`train_state`), what a validation
 measures and logs (`validation`), the learning-rate schedule (`schedule`), a diverging run
-(`divergence`), Ctrl-C (`interrupt`). `batch_loss` and the validator are the two places that know
-the task is translation.
+(`divergence`), Ctrl-C (`interrupt`), curves.png and TensorBoard (`curves`). `batch_loss` and the
+validator are the two places that know the task is translation.
 
 Under torchrun every process runs this same loop on its own share of each update's batches; the
 gradients are averaged by DistributedDataParallel, the numbers that decide what happens next (token
@@ -27,6 +27,7 @@ from tqdm import tqdm
 from . import data, evaluate
 from .checkpoint import save_model
 from .config import Config, save_config
+from .curves import TrainingPictures
 from .distributed import World
 from .divergence import check_loss, check_scaler
 from .errors import UserError
@@ -56,6 +57,7 @@ class Trainer:
             dtype=evaluate.DTYPES[tc.precision],
             enabled=tc.precision != "fp32",
         )
+        self.pictures = TrainingPictures(run.path, tc.tensorboard, active=world.is_main)
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
             d = load_training_data(cfg)
         self.tokenizer, self.train_data = d.tokenizer, d.train
@@ -131,6 +133,9 @@ class Trainer:
                 log.debug(
                     f"epoch {p.epoch + 1} update {p.step}: loss {loss / tokens:.4f} lr {self._lr():.3g}"
                 )
+                self.pictures.update(
+                    p.step, loss / tokens, self._lr(), p.epoch_tokens / max(p.epoch_seconds, 1e-9)
+                )
             if tc.checkpoint_every and p.step % tc.checkpoint_every == 0:
                 self.save_last()
         bar.close()
@@ -189,6 +194,7 @@ class Trainer:
         self.schedule.after_validation(result.score)
         if self.world.is_main:
             self.run.write_validations(p.history)
+        self.pictures.validation(p.history, result.details)
         p.next_epoch()
         self.save_last()
 
@@ -249,6 +255,8 @@ def _train(cfg: Config, resume: bool, world: World) -> Progress:
     except KeyboardInterrupt:
         log.info(trainer.state.interrupted(run.last))
         raise
+    finally:
+        trainer.pictures.close()
     log.info(
         f"done: best validation {trainer.validator.metric} {progress.best_bleu:.2f}, model in {run.best}"
     )

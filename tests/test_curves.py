@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import sys
+from pathlib import Path
 
 import pytest
+from conftest import tiny_config_dict
 
 from seq2seq.cli import main
+from seq2seq.config import config_from_dict
 from seq2seq.curves import TrainingPictures, curves_figure, plot_runs, runs_figure
 from seq2seq.errors import UserError
 from seq2seq.run_dir import VALIDATION_COLUMNS
+from seq2seq.train import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -91,7 +96,7 @@ def test_tensorboard_events_hold_the_updates_and_validations(tmp_path):
     for step in (5, 10):
         pictures.update(step, loss=4.0 / step, lr=0.001 * step, tokens_per_second=100.0 * step)
     table = rows([3.5])
-    pictures.validation(table, [("a | b", "x", "y")])
+    pictures.validation(table, ["BLEU|nrefs:1 = 3.5", "example 1\n  source:     a | b"])
     pictures.close()
     events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0}).Reload()
     scalars = {
@@ -103,7 +108,43 @@ def test_tensorboard_events_hold_the_updates_and_validations(tmp_path):
     assert scalars["valid/bleu"] == [(10, 3.5)] and scalars["valid/chrf"] == [(10, 7.0)]
     assert scalars["valid/loss"] == [(10, 3.2)]
     (text,) = events.Tensors("valid/examples/text_summary")
-    assert "a \\| b" in text.tensor_proto.string_val[0].decode()
+    assert text.tensor_proto.string_val[0].decode() == (
+        "    BLEU|nrefs:1 = 3.5\n    example 1\n      source:     a | b"
+    )
+
+
+def test_tensorboard_asked_for_but_missing_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(
+        UserError, match=r"pip install 'seq2seq\[tensorboard\]', or set train.tensorboard: false"
+    ):
+        TrainingPictures(tmp_path, tensorboard=True)
+    TrainingPictures(tmp_path, tensorboard=True, active=False)  # a process that writes nothing: no need
+
+
+def test_a_training_run_draws_its_curves_and_writes_its_events(tmp_path, corpus, restore_globals):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    raw = tiny_config_dict(tmp_path, corpus)
+    raw["train"].update(epochs=2, log_every=3, tensorboard=True, examples=1)
+    cfg = config_from_dict(raw)
+    train(cfg)
+    run = Path(cfg.run_dir)
+    assert (run / "curves.png").read_bytes().startswith(PNG)
+    with open(run / "validations.tsv", encoding="utf-8") as f:
+        table = list(csv.DictReader(f, delimiter="\t"))
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"tensors": 0}).Reload()
+    for tag, column in (("valid/bleu", "bleu"), ("valid/chrf", "chrf"), ("valid/loss", "valid_loss")):
+        got = [(e.step, e.value) for e in events.Scalars(tag)]
+        assert got == [(int(r["step"]), pytest.approx(float(r[column]), abs=1e-4)) for r in table]
+    steps = [e.step for e in events.Scalars("train/loss")]
+    assert steps == list(range(3, int(table[-1]["step"]) + 1, 3))
+    assert {e.step for e in events.Scalars("train/lr")} == set(steps)
+    assert all(e.value > 0 for e in events.Scalars("train/tokens_per_s"))
+    texts = events.Tensors("valid/examples/text_summary")
+    assert len(texts) == 2 and "hypothesis:" in texts[0].tensor_proto.string_val[0].decode()
 
 
 def test_plot_overlays_the_bleu_of_several_runs(tmp_path):
