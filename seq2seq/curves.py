@@ -43,6 +43,7 @@ def score_columns(row: dict) -> list[str]:
 def curves_figure(rows: Sequence[dict], title: str = ""):
     """Left: the validation scores (BLEU, chrF); right: training and validation loss; by epoch."""
     from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [float(r["epoch"]) for r in rows]
     fig = Figure(figsize=(10, 4), layout="constrained")
@@ -56,6 +57,7 @@ def curves_figure(rows: Sequence[dict], title: str = ""):
     for ax in (scores, losses):
         ax.legend()
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     return fig
@@ -64,6 +66,7 @@ def curves_figure(rows: Sequence[dict], title: str = ""):
 def runs_figure(runs: dict[str, Sequence[dict]]):
     """Validation BLEU by epoch, one line per run (name -> validation rows)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
@@ -71,6 +74,7 @@ def runs_figure(runs: dict[str, Sequence[dict]]):
         ax.plot([float(r["epoch"]) for r in rows], [float(r["bleu"]) for r in rows], "o-", label=name)
     ax.set(xlabel="epoch", ylabel="BLEU", title="validation BLEU")
     ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     return fig
 
