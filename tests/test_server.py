@@ -10,6 +10,8 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -282,3 +284,53 @@ def _wait_until(condition, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the server never reached the expected state")
         time.sleep(0.01)
+
+
+# ---------------------------------------------------------------- user errors at start
+
+
+def serve_cli(capsys, *argv) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", *map(str, argv)])
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line(model_file, capsys, restore_globals):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = serve_cli(capsys, model_file, "--port", port)
+    assert code == 2
+    assert err == (
+        f"seq2seq: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another --port (0: any free one)\n"
+    )
+
+
+def test_without_the_serve_extra_the_error_names_it(model_file, capsys, restore_globals, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    code, err = serve_cli(capsys, model_file, "--port", 0)
+    assert code == 2
+    assert err == "seq2seq: error: seq2seq serve needs FastAPI and uvicorn: pip install 'seq2seq[serve]'\n"
+
+
+def test_several_models_are_refused_until_there_are_ensembles(model_file, capsys, restore_globals):
+    code, err = serve_cli(capsys, model_file, model_file, "--port", 0)
+    assert code == 2 and err.startswith("seq2seq: error: ensembles need") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (("--port", "70000"), "argument --port: 70000 is not a port number (0 to 65535)"),
+        (("--max-lines", "0"), "argument --max-lines: 0 must be at least 1"),
+        (
+            ("--beam", "20"),
+            "the default beam (20) is above --max-beam 16; raise --max-beam or pass a smaller --beam",
+        ),
+    ],
+)
+def test_bad_options_are_one_line(model_file, capsys, restore_globals, options, words):
+    code, err = serve_cli(capsys, model_file, *options)
+    assert code == 2 and words in err and err.count("\n") == 1
