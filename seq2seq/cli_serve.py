@@ -44,6 +44,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         default=limits.batch_wait_ms,
         help="how long a decoding batch waits for concurrent requests to join (default %(default)s)",
     )
+    p.add_argument(
+        "--threads",
+        type=positive,
+        help="torch threads for decoding (default: torch's, one per core); 1 when the cores are shared",
+    )
     add_decoding(p, device="auto")
     add_debug(p)
     p.set_defaults(func=run)
@@ -61,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
             f"serve one model file (got {len(args.models)})"
         )
     limits = Limits(args.max_lines, args.max_chars, args.max_queue, args.max_beam, args.batch_wait_ms)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     args.model = args.models[0]
     translator = load_translator(args)
     if translator.search.beam_size > limits.max_beam:

@@ -190,3 +190,10 @@ def test_the_plot_command_writes_the_picture_or_says_what_is_wrong(tmp_path, cap
     assert (
         err == f"seq2seq: error: {tmp_path / 'b'} is not a directory; give run directories of seq2seq train\n"
     )
+
+
+def test_plot_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
+    write_table(tmp_path / "a", rows([1.0]))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(UserError, match=r"^seq2seq plot needs matplotlib: pip install 'seq2seq\[plot\]'$"):
+        plot_runs([tmp_path / "a"], tmp_path / "a.png")
