@@ -31,6 +31,7 @@ from . import __version__
 from .api import Limits, Refused, decoded_item, info, parse_request
 from .batcher import Batcher, Closed, QueueFull
 from .errors import UserError
+from .memory import RELEASE_EVERY, release_free_memory
 from .translator import Translator
 
 log = logging.getLogger("seq2seq")
@@ -107,12 +108,17 @@ def create_app(translator: Translator, model_names: list[str], limits: Limits):
 
 def _work(translator: Translator) -> Callable[[Hashable, list[str]], list[dict]]:
     """Decode one merged batch with the request's settings, as `seq2seq translate` would."""
+    calls = 0
 
     def work(key: Hashable, lines: list[str]) -> list[dict]:
+        nonlocal calls
         beam_size, length_penalty, n_best, attention = key
         search = dataclasses.replace(translator.search, beam_size=beam_size, length_penalty=length_penalty)
         settings = dataclasses.replace(translator, search=search)
         translations = settings.translate(lines, n_best, with_attention=attention)
+        calls += 1
+        if calls % RELEASE_EVERY == 0:  # batches of every shape fragment the heap, as in training
+            release_free_memory()
         return [decoded_item(t, n_best, attention, translator.tokenizer) for t in translations]
 
     return work
