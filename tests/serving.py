@@ -20,7 +20,8 @@ class ServerProcess:
 
     def __init__(self, model: Path, *args: str, timeout: float = 120):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "seq2seq", "serve", str(model), "--port", "0", *args],
+            # one decoding thread: two stall on each other when other work holds the cores
+            [sys.executable, "-m", "seq2seq", "serve", str(model), "--port", "0", "--threads", "1", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

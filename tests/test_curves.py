@@ -128,7 +128,8 @@ def test_a_training_run_draws_its_curves_and_writes_its_events(tmp_path, corpus,
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     raw = tiny_config_dict(tmp_path, corpus)
-    raw["train"].update(epochs=2, log_every=3, tensorboard=True, examples=1)
+    # one thread: two stall on each other at every operation when other work holds the cores
+    raw["train"].update(epochs=2, log_every=3, tensorboard=True, examples=1, threads=1)
     cfg = config_from_dict(raw)
     train(cfg)
     run = Path(cfg.run_dir)
