@@ -32,7 +32,7 @@ from .divergence import check_loss, check_scaler
 from .errors import UserError
 from .interrupt import on_interrupt
 from .kept_models import average_kept, keep_epoch
-from .loss import sequence_loss
+from .loss import rdrop_loss, sequence_loss
 from .memory import RELEASE_EVERY, release_free_memory
 from .model import Seq2Seq, build_model
 from .run_dir import RunDir
@@ -170,10 +170,16 @@ class Trainer:
     def batch_loss(self, batch: data.Batch) -> Tensor:
         """The summed training loss of one batch, its target tokens counted in `n_tgt_tokens`: the
         one place the loop knows what the model predicts (here: teacher-forced translation)."""
+        tc = self.cfg.train
         real = batch.tgt_out != PAD_ID
+        if tc.rdrop_alpha:  # the batch twice, with two draws of dropout
+            twice = [torch.cat([t, t]) for t in (batch.src, batch.src_lengths, batch.tgt_in, real)]
+            with self.autocast():
+                logits = self.ddp(*twice)  # (2N, V)
+            return rdrop_loss(logits, batch.tgt_out[real], tc.label_smoothing, tc.rdrop_alpha)
         with self.autocast():
             logits = self.ddp(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
-        loss, _ = sequence_loss(logits, batch.tgt_out[real], self.cfg.train.label_smoothing)
+        loss, _ = sequence_loss(logits, batch.tgt_out[real], tc.label_smoothing)
         return loss
 
     def _sync_gradients(self, last: bool):
