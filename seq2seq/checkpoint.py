@@ -141,6 +141,17 @@ def model_from_bundle(data: dict, path: str | Path) -> tuple[Seq2Seq, Config, To
     return model, cfg, tokenizer
 
 
+def average_weights(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of several models' floating-point weights (computed in fp32); other
+    tensors are taken from the first."""
+    return {
+        name: torch.stack([sd[name].float() for sd in state_dicts]).mean(0).to(t.dtype)
+        if t.is_floating_point()
+        else t
+        for name, t in state_dicts[0].items()
+    }
+
+
 def load_model(path: str | Path) -> tuple[Seq2Seq, Config, Tokenizer]:
     """Model (eval mode, CPU), its config and tokenizer from a model file."""
     model, cfg, tokenizer = model_from_bundle(load_bundle(path), path)

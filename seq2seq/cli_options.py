@@ -37,12 +37,21 @@ def add_decoding(p: argparse.ArgumentParser, search: bool = True, device: str = 
     )
 
 
+def add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="model file (best.pt, last.pt, averaged.pt); several make an ensemble",
+    )
+
+
 def load_translator(args: argparse.Namespace):
-    """The model file `args.model` with the search that the decoding options ask for."""
+    """The model file(s) `args.models` with the search that the decoding options ask for."""
     from .translator import Translator
 
     return Translator.load(
-        args.model,
+        args.models,
         device=device(args.device),
         precision=args.precision,
         beam_size=1 if args.greedy else args.beam,

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"{args.src} has {len(src)} lines but {args.tgt} has {len(tgt)}; they must be line-aligned"
         )
+    args.models = [args.model]  # force-decoding an ensemble has no teacher-forced forward yet
     translator = load_translator(args)
     sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:

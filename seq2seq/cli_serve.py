@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli_options import add_debug, add_decoding, load_translator, non_negative, positive
+from .cli_options import add_debug, add_decoding, add_models, load_translator, non_negative, positive
 from .errors import UserError
 
 
@@ -14,7 +14,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
     limits = Limits()  # the defaults live there, once
     p = sub.add_parser("serve", help="translate over HTTP, with a web page")
-    p.add_argument("models", nargs="+", metavar="MODEL", help="model file (several: an ensemble)")
+    add_models(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=_port, default=8000, help="port to listen on (0: any free one)")
     p.add_argument(
@@ -60,17 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from .api import Limits
     from .server import serve
 
-    if len(args.models) > 1:
-        raise UserError(
-            f"ensembles need a Translator of several models, which this seq2seq does not have yet; "
-            f"serve one model file (got {len(args.models)})"
-        )
     limits = Limits(args.max_lines, args.max_chars, args.max_queue, args.max_beam, args.batch_wait_ms)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    args.model = args.models[0]
     translator = load_translator(args)
     if translator.search.beam_size > limits.max_beam:
         raise UserError(

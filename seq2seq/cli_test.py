@@ -1,15 +1,16 @@
-"""`seq2seq test MODEL --src FILE --ref FILE`: translate a test set and score it with sacrebleu."""
+"""`seq2seq test MODEL [MODEL...] --src FILE --ref FILE`: translate a test set (with one model or an
+ensemble) and score it with sacrebleu."""
 
 from __future__ import annotations
 
 import argparse
 
-from .cli_options import add_debug, add_decoding, load_translator
+from .cli_options import add_debug, add_decoding, add_models, load_translator
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("test", help="translate a test set and score it with sacrebleu")
-    p.add_argument("model", help="model file (best.pt, last.pt or an averaged model)")
+    add_models(p)
     p.add_argument("--src", required=True, help="source text, one sentence per line")
     p.add_argument("--ref", required=True, help="reference translations, line-aligned with --src")
     p.add_argument("--output", help="write the translations here, one per line")

@@ -1,4 +1,5 @@
-"""`seq2seq translate MODEL [SENTENCE]...`: translate sentences, a file or standard input."""
+"""`seq2seq translate MODEL [MODEL...] [SENTENCE]...`: translate sentences, a file or standard input,
+with one model or an ensemble."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ from .errors import UserError
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate sentences, a file or standard input")
-    p.add_argument("model", help="model file (best.pt, last.pt or an averaged model)")
-    p.add_argument("sentences", nargs="*", help="sentences to translate (default: read standard input)")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="model file (best.pt, last.pt, averaged.pt); several make an ensemble; the leading "
+        "arguments that end in .pt are models, the rest sentences",
+    )
     p.add_argument("-i", "--input", help="read sentences from this file instead")
     p.add_argument("-o", "--output", help="write translations to this file instead of standard output")
     p.add_argument("--n-best", type=positive, default=1, help="hypotheses per input (tab-separated in text)")
@@ -24,18 +30,30 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="jsonl: source, n-best with scores, token probabilities and attention",
     )
     p.add_argument("--plot-attention", metavar="DIR", help="write an attention heatmap per sentence (PNG)")
+    p.add_argument(
+        "--attention-head",
+        type=int,
+        metavar="N",
+        help="report head N's attention weights (default: the heads' average; a Transformer: its last layer)",
+    )
     add_decoding(p)
     add_debug(p)
     # sentences after options (`translate MODEL --beam 4 "Hello."`) are left over by argparse
-    p.set_defaults(func=run, trailing_positionals="sentences")
+    p.set_defaults(func=run, trailing_positionals="models")
 
 
 def run(args: argparse.Namespace) -> int:
     from .translator import stream, write_translations
 
+    args.sentences = _split_models(args)
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
     translator = load_translator(args)
+    if args.attention_head is not None:
+        try:
+            translator.model.show_head(args.attention_head)
+        except ValueError as e:
+            raise UserError(f"--attention-head {args.attention_head}: {e}") from None
     if args.n_best > translator.search.beam_size:
         raise UserError(f"--n-best {args.n_best} needs a beam at least as large (--beam {args.n_best})")
     plot_dir = Path(args.plot_attention) if args.plot_attention else None
@@ -62,6 +80,17 @@ def run(args: argparse.Namespace) -> int:
         if sink is not sys.stdout:
             sink.close()
     return 0
+
+
+def _split_models(args: argparse.Namespace) -> list[str]:
+    """The leading arguments ending in .pt are model files (at least the first); the rest are
+    sentences. Sets args.models; returns the sentences."""
+    words = list(args.models)
+    count = 1
+    while count < len(words) and words[count].endswith(".pt"):
+        count += 1
+    args.models = words[:count]
+    return words[count:]
 
 
 def _open_input(path: Path):

@@ -13,10 +13,12 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
-from .cells import GRUCell, LSTMCell
-from .config import DecoderConfig, ModelConfig, TransformerConfig
+from .cells import CELLS, GateNorm
+from .config import DecoderConfig, EncoderConfig, ModelConfig, TransformerConfig
 from .decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecoder, Memory
 from .encoder import RNNEncoder
+from .multihead import MultiHeadAdditiveAttention, ScaledDotAttention
+from .stacked_encoder import CellRNN, StackedEncoder
 from .tokenizer import PAD_ID
 from .transformer import (
     DecoderLayer,
@@ -38,7 +40,9 @@ class Seq2Seq(nn.Module):
     """The interface search and training use: `encode`, `decode_step`, and teacher-forced `forward`."""
 
     def __init__(
-        self, encoder: RNNEncoder | TransformerEncoder, decoder: AttentionDecoder | TransformerDecoder
+        self,
+        encoder: RNNEncoder | StackedEncoder | TransformerEncoder,
+        decoder: AttentionDecoder | TransformerDecoder,
     ):
         super().__init__()
         self.encoder = encoder
@@ -53,6 +57,11 @@ class Seq2Seq(nn.Module):
     ) -> tuple[Tensor, AnyState, Tensor]:
         """prev (B,) -> logits (B, V), next state, attention weights (B, S)."""
         return self.decoder.step(prev, memory, state)
+
+    def show_head(self, head: int | None) -> None:
+        """Report one attention head's weights from decode_step (None: the heads' average); a
+        ValueError names the heads there are."""
+        self.decoder.show_head(head)
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, positions: Tensor | None = None
@@ -80,6 +89,37 @@ def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Se
         if cfg.tie_src_tgt_embeddings
         else nn.Embedding(tgt_vocab_size, dec.emb_size, padding_idx=PAD_ID)
     )
+    encoder = _rnn_encoder(enc, src_embedding)
+    cells = [CELLS[dec.rnn, dec.layer_norm](dec.hidden_size) for _ in range(dec.layers)]
+    decoder_cls = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}[dec.attention]
+    attention = _attention(dec, encoder.output_size)
+    decoder = decoder_cls(
+        tgt_embedding, attention, cells, encoder.output_size, dec.dropout, dec.embedding_dropout, dec.residual
+    )
+    model = Seq2Seq(encoder, decoder)
+    for p in model.parameters():
+        nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
+    for module in model.modules():  # layer normalization starts as the identity
+        if isinstance(module, (GateNorm, nn.LayerNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    for embedding in {src_embedding, tgt_embedding}:
+        nn.init.zeros_(embedding.weight[PAD_ID].data)
+    if cfg.tie_tgt_embeddings:
+        decoder.output.weight = tgt_embedding.weight
+    return model
+
+
+def _rnn_encoder(enc: EncoderConfig, embedding: nn.Embedding) -> RNNEncoder | StackedEncoder:
+    """torch's fused GRU/LSTM, or with layer_norm or residual the layers built from our cells."""
+    if enc.layer_norm or enc.residual:
+        layers = []
+        for i in range(enc.layers):
+            size = enc.emb_size if i == 0 else enc.hidden_size * (2 if enc.bidirectional else 1)
+            directions = 2 if enc.bidirectional else 1
+            rnns = [CellRNN(size, CELLS[enc.rnn, enc.layer_norm](enc.hidden_size)) for _ in range(directions)]
+            layers.append((rnns[0], rnns[1] if enc.bidirectional else None))
+        return StackedEncoder(embedding, layers, enc.dropout, enc.embedding_dropout, enc.residual)
     rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[enc.rnn](
         enc.emb_size,
         enc.hidden_size,
@@ -88,24 +128,18 @@ def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Se
         dropout=enc.dropout if enc.layers > 1 else 0.0,
         batch_first=True,
     )
-    encoder = RNNEncoder(src_embedding, rnn, enc.dropout)
-    cell = {"gru": GRUCell, "lstm": LSTMCell}[dec.rnn]
-    cells = [cell(dec.hidden_size) for _ in range(dec.layers)]
-    decoder_cls = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}[dec.attention]
-    attention = _attention(dec, encoder.output_size)
-    decoder = decoder_cls(tgt_embedding, attention, cells, encoder.output_size, dec.dropout)
-    model = Seq2Seq(encoder, decoder)
-    for p in model.parameters():
-        nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
-    for embedding in {src_embedding, tgt_embedding}:
-        nn.init.zeros_(embedding.weight[PAD_ID].data)
-    if cfg.tie_tgt_embeddings:
-        decoder.output.weight = tgt_embedding.weight
-    return model
+    return RNNEncoder(embedding, rnn, enc.dropout, enc.embedding_dropout)
 
 
 def _attention(dec: DecoderConfig, encoder_size: int) -> Attention:
-    if dec.attention == "bahdanau" or dec.luong_score == "concat":
+    additive = dec.attention == "bahdanau" or dec.luong_score == "concat"
+    if dec.attention_heads > 1 and additive:
+        return MultiHeadAdditiveAttention(
+            dec.hidden_size, encoder_size, dec.attention_size, dec.attention_heads
+        )
+    if dec.attention == "luong" and dec.luong_score == "scaled_dot":
+        return ScaledDotAttention(dec.hidden_size, encoder_size, dec.attention_size, dec.attention_heads)
+    if additive:
         return AdditiveAttention(dec.hidden_size, encoder_size, dec.attention_size)
     if dec.luong_score == "general":
         return GeneralAttention(dec.hidden_size, encoder_size)

@@ -1,6 +1,7 @@
 """A run's directory: refuse to clobber another run, check a resume, hold the log and the table.
 
-Layout: config.yaml (resolved), train.log, validations.tsv, best.pt, last.pt.
+Layout: config.yaml (resolved), train.log, validations.tsv, best.pt, last.pt, and with
+train.keep_last epochN.pt of the last epochs (and averaged.pt with train.average_kept).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ SAFE_TO_CHANGE = (
     "train.epochs",
     "train.early_stopping_patience",
     "train.checkpoint_every",
+    "train.keep_last",
+    "train.average_kept",
     "train.log_every",
     "train.examples",
     "train.threads",
@@ -55,6 +58,14 @@ class RunDir:
     @property
     def last(self) -> Path:
         return self.path / "last.pt"
+
+    @property
+    def averaged(self) -> Path:
+        return self.path / "averaged.pt"
+
+    def epoch(self, number: int) -> Path:
+        """The model at the end of epoch `number` (1-based), kept when train.keep_last is set."""
+        return self.path / f"epoch{number}.pt"
 
     @classmethod
     def open(cls, cfg: Config, resume: bool) -> RunDir:

@@ -32,7 +32,8 @@ from .distributed import World
 from .divergence import check_loss, check_scaler
 from .errors import UserError
 from .interrupt import on_interrupt
-from .loss import sequence_loss
+from .kept_models import average_kept, keep_epoch
+from .loss import rdrop_loss, sequence_loss
 from .memory import RELEASE_EVERY, release_free_memory
 from .model import Seq2Seq, build_model
 from .run_dir import RunDir
@@ -60,7 +61,7 @@ class Trainer:
         self.pictures = TrainingPictures(run.path, tc.tensorboard, active=world.is_main)
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
             d = load_training_data(cfg)
-        self.tokenizer, self.train_data = d.tokenizer, d.train
+        self.corpora, self.tokenizer, self.train_data = d, d.tokenizer, d.train
         self.validator = Validator(cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, self.autocast)
         self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(
             self.device
@@ -95,13 +96,15 @@ class Trainer:
                     self.save_last()
                     raise KeyboardInterrupt
                 self.end_epoch()
+            if tc.keep_last > 1 and tc.average_kept:
+                average_kept(self.run, self.model, self.cfg, self.tokenizer, self.validator, self.progress)
         return self.progress
 
     def train_epoch(self) -> None:
         p, tc, world = self.progress, self.cfg.train, self.world
-        plan = data.epoch_batches(
-            self.train_data.src_lengths, self.train_data.tgt_lengths, self.cfg.data, tc.seed, p.epoch
-        )
+        with world.first():  # the first process writes a sampled segmentation (data.sampling_alpha)
+            corpus = self.corpora.for_epoch(p.epoch, resuming=p.position > 0)
+        plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, self.cfg.data, tc.seed, p.epoch)
         usable = len(plan) - len(plan) % world.size  # every process gets as many batches
         bar = tqdm(
             total=usable,
@@ -116,7 +119,7 @@ class Trainer:
         while p.position < usable and not self.interrupted:
             group = plan[p.position : p.position + tc.accumulate * world.size]
             start = time.perf_counter()
-            loss, tokens = self.update([self.train_data.batch(b) for b in group[world.rank :: world.size]])
+            loss, tokens = self.update([corpus.batch(b) for b in group[world.rank :: world.size]])
             p.epoch_seconds += time.perf_counter() - start
             p.position, p.step = p.position + len(group), p.step + 1
             p.epoch_loss, p.epoch_tokens = p.epoch_loss + loss, p.epoch_tokens + tokens
@@ -172,10 +175,16 @@ class Trainer:
     def batch_loss(self, batch: data.Batch) -> Tensor:
         """The summed training loss of one batch, its target tokens counted in `n_tgt_tokens`: the
         one place the loop knows what the model predicts (here: teacher-forced translation)."""
+        tc = self.cfg.train
         real = batch.tgt_out != PAD_ID
+        if tc.rdrop_alpha:  # the batch twice, with two draws of dropout
+            twice = [torch.cat([t, t]) for t in (batch.src, batch.src_lengths, batch.tgt_in, real)]
+            with self.autocast():
+                logits = self.ddp(*twice)  # (2N, V)
+            return rdrop_loss(logits, batch.tgt_out[real], tc.label_smoothing, tc.rdrop_alpha)
         with self.autocast():
             logits = self.ddp(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
-        loss, _ = sequence_loss(logits, batch.tgt_out[real], self.cfg.train.label_smoothing)
+        loss, _ = sequence_loss(logits, batch.tgt_out[real], tc.label_smoothing)
         return loss
 
     def _sync_gradients(self, last: bool):
@@ -196,7 +205,10 @@ class Trainer:
             self.run.write_validations(p.history)
         self.pictures.validation(p.history, result.details)
         p.next_epoch()
+        if self.world.is_main:  # before last.pt: a run killed between the two redoes this epoch
+            keep_epoch(self.run, p.epoch, self.model, self.cfg, self.tokenizer)
         self.save_last()
+        self.corpora.drop_sampled()  # after last.pt: a run resumed before needs this epoch's copy
 
     def save_last(self) -> None:
         self.state.save_last(self.run.last, self.model, self.cfg, self.tokenizer)

@@ -21,9 +21,10 @@ from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
 from . import evaluate
-from .checkpoint import atomic_save, bundle, load_bundle, model_from_bundle
+from .checkpoint import atomic_save, average_weights, bundle, load_bundle, model_from_bundle
 from .config import Config, SearchConfig
 from .data import read_lines
+from .ensemble import Ensemble
 from .errors import UserError
 from .evaluate import Translation
 from .model import Seq2Seq
@@ -32,7 +33,7 @@ from .tokenizer import Tokenizer
 
 @dataclass
 class Translator:
-    model: Seq2Seq
+    model: Seq2Seq | Ensemble
     tokenizer: Tokenizer
     config: Config
     search: SearchConfig
@@ -40,15 +41,31 @@ class Translator:
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str = "cpu", precision: str | None = None, **search: float | int | None
+        cls,
+        paths: str | Path | Sequence[str | Path],
+        device: str = "cpu",
+        precision: str | None = None,
+        **search: float | int | None,
     ) -> Translator:
-        """Load a model file; `search` overrides the decoding settings saved in it (None: keep)."""
-        model, cfg, tokenizer = model_from_bundle(load_bundle(path), path)
+        """Load a model file, or several as an ensemble; `search` overrides the decoding settings
+        saved in the (first) file (None: keep)."""
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        loaded = [model_from_bundle(load_bundle(p), p) for p in paths]
+        _, cfg, tokenizer = loaded[0]
+        for path, (_, _, other) in zip(paths[1:], loaded[1:]):
+            for side, name in (("tgt", "target"), ("src", "source")):
+                if not getattr(tokenizer, side).same_as(getattr(other, side)):
+                    raise UserError(
+                        f"{path} has another {name} vocabulary than {paths[0]}; the models of an ensemble "
+                        "must share it (train them with the same data and tokenizer settings)"
+                    )
         if device == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda, but PyTorch sees no GPU; use --device cpu")
         settings = dataclasses.replace(cfg.search, **{k: v for k, v in search.items() if v is not None})
         precision = precision or cfg.train.precision
-        return cls(evaluate.inference_copy(model.to(device), precision), tokenizer, cfg, settings, precision)
+        models = [model.to(device) for model, _, _ in loaded]
+        model = models[0] if len(models) == 1 else Ensemble(models)
+        return cls(evaluate.inference_copy(model, precision), tokenizer, cfg, settings, precision)
 
     def translate(
         self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False
@@ -271,14 +288,7 @@ def average(paths: Iterable[str | Path], output: str | Path) -> int:
         if not all(torch.equal(b["tokenizer"][k], bundles[0]["tokenizer"][k]) for k in b["tokenizer"]):
             raise UserError(f"{p} has another tokenizer than {paths[0]}; average checkpoints of one run")
     model, cfg, tokenizer = model_from_bundle(bundles[0], paths[0])
-    averaged = {
-        name: (
-            torch.stack([b["model"][name].float() for b in bundles]).mean(0).to(t.dtype)
-            if t.is_floating_point()
-            else t
-        )
-        for name, t in first_model.items()
-    }
+    averaged = average_weights([b["model"] for b in bundles])
     model.load_state_dict(averaged)
     atomic_save(bundle(model, cfg, tokenizer), output)
     return len(bundles)

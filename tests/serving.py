@@ -18,10 +18,22 @@ class ServerProcess:
     """`with ServerProcess(model, "--max-lines", "8") as server:` ... server.url; leaving the block
     stops the process (SIGTERM, then SIGKILL if it does not exit)."""
 
-    def __init__(self, model: Path, *args: str, timeout: float = 120):
+    def __init__(self, models: Path | list[Path], *args: str, timeout: float = 120):
+        models = [models] if isinstance(models, Path) else models
         self.proc = subprocess.Popen(
             # one decoding thread: two stall on each other when other work holds the cores
-            [sys.executable, "-m", "seq2seq", "serve", str(model), "--port", "0", "--threads", "1", *args],
+            [
+                sys.executable,
+                "-m",
+                "seq2seq",
+                "serve",
+                *map(str, models),
+                "--port",
+                "0",
+                "--threads",
+                "1",
+                *args,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

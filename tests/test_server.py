@@ -14,14 +14,18 @@ import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import torch
 from conftest import make_pairs
 from serving import ServerProcess
 
 from seq2seq.api import language
+from seq2seq.checkpoint import load_model, save_model
 from seq2seq.cli import main
+from seq2seq.model import build_model
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -315,9 +319,35 @@ def test_without_the_serve_extra_the_error_names_it(model_file, capsys, restore_
     assert err == "seq2seq: error: seq2seq serve needs FastAPI and uvicorn: pip install 'seq2seq[serve]'\n"
 
 
-def test_several_models_are_refused_until_there_are_ensembles(model_file, capsys, restore_globals):
-    code, err = serve_cli(capsys, model_file, model_file, "--port", 0)
-    assert code == 2 and err.startswith("seq2seq: error: ensembles need") and err.count("\n") == 1
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory, model_file) -> Path:
+    """Another untrained model of the tiny config and tokenizer: an ensemble partner."""
+    model, cfg, tokenizer = load_model(model_file)
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("other") / "other.pt"
+    save_model(path, build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt)), cfg, tokenizer)
+    return path
+
+
+def test_several_models_serve_as_the_ensemble_translate_makes(
+    model_file, other_model, capsys, restore_globals
+):
+    lines, _ = make_pairs(4, seed=15, max_words=4)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", str(model_file), str(other_model), "--format", "jsonl", *lines])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 0, err
+    expected = [json.loads(line)["hypotheses"][0] for line in out.splitlines()]
+    alone = [e["hypotheses"][0]["text"] for e in translate_cli(capsys, model_file, lines)]
+    assert [e["text"] for e in expected] != alone  # the partner changes the translations
+    with ServerProcess([model_file, other_model]) as server:
+        assert server.get("/info")["models"] == [model_file.name, other_model.name]
+        status, answer, _ = server.post({"text": lines})
+    assert status == 200
+    assert [t["text"] for t in answer["translations"]] == [e["text"] for e in expected]
+    assert [t["score"] for t in answer["translations"]] == pytest.approx(
+        [e["score"] for e in expected], abs=1e-3
+    )
 
 
 @pytest.mark.parametrize(

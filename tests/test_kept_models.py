@@ -1,0 +1,39 @@
+"""train.keep_last keeps the last N epochs' models; train.average_kept averages them at the end into
+averaged.pt, which is their arithmetic mean and replaces best.pt only if it validates better."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from conftest import reversal_config, write_reversal
+
+from seq2seq.checkpoint import load_bundle
+from seq2seq.config import config_from_dict
+from seq2seq.train import train
+
+
+def test_the_last_epochs_are_kept_and_averaged(tmp_path, restore_globals):
+    rng = random.Random(0)
+    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 300, rng)
+    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 20, rng)
+    cfg = config_from_dict(
+        reversal_config(tmp_path, train={"epochs": 4, "keep_last": 2, "average_kept": True})
+    )
+    progress = train(cfg)
+
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.glob("epoch*.pt")) == ["epoch3.pt", "epoch4.pt"]
+    kept = [load_bundle(run / f"epoch{e}.pt")["model"] for e in (3, 4)]
+    averaged = load_bundle(run / "averaged.pt")["model"]
+    for name, value in averaged.items():
+        assert torch.allclose(value, (kept[0][name] + kept[1][name]) / 2, atol=1e-7), name
+    assert not torch.equal(kept[0]["decoder.output.weight"], kept[1]["decoder.output.weight"])
+    # the last epoch's model is last.pt's; best.pt is whichever validated best
+    assert all(torch.equal(v, load_bundle(run / "last.pt")["model"][k]) for k, v in kept[1].items())
+    log = (run / "train.log").read_text(encoding="utf-8")
+    assert "average of epochs 3-4: BLEU" in log
+    best = load_bundle(run / "best.pt")["model"]
+    best_is_average = all(torch.equal(v, averaged[k]) for k, v in best.items())
+    assert best_is_average == ("the average is the new best" in log)
+    assert progress.best_bleu >= max(row["bleu"] for row in progress.history)
