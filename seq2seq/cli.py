@@ -1,4 +1,4 @@
-"""Command line: `seq2seq train | test | translate | classify | chat | average`.
+"""Command line: `seq2seq train | test | translate | classify | chat | score | serve | plot | average`.
 
 Each command is a module `cli_<command>.py` with `add_command(subparsers)`, which defines its
 arguments and sets `func`, the handler that calls one function below it. Here: the assembly of the
@@ -13,11 +13,32 @@ import logging
 import os
 import sys
 
-from . import __version__, cli_average, cli_chat, cli_classify, cli_test, cli_train, cli_translate
+from . import (
+    __version__,
+    cli_average,
+    cli_chat,
+    cli_classify,
+    cli_plot,
+    cli_score,
+    cli_serve,
+    cli_test,
+    cli_train,
+    cli_translate,
+)
 from .errors import UserError
 
 # the commands, in the order `seq2seq --help` lists them
-COMMANDS = (cli_train, cli_test, cli_translate, cli_classify, cli_chat, cli_average)
+COMMANDS = (
+    cli_train,
+    cli_test,
+    cli_translate,
+    cli_classify,
+    cli_chat,
+    cli_score,
+    cli_serve,
+    cli_plot,
+    cli_average,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_options import add_debug, open_input, positive, warn
+from .cli_options import add_debug, device, open_input, positive, warn
 from .errors import UserError
 
 
@@ -24,7 +24,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--plot-attention", metavar="DIR", help="write an attention bar chart per text (PNG)")
     p.add_argument("--batch-tokens", type=positive, help="source tokens per batch")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument(
+        "--device", choices=("cpu", "cuda", "auto"), default="cpu", help="auto: cuda when PyTorch sees a GPU"
+    )
     add_debug(p)
     # texts after options (`classify MODEL --format jsonl "Hello."`) are left over by argparse
     p.set_defaults(func=run, trailing_positionals="texts")
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give texts as arguments or --input FILE, not both")
     if args.input and args.output and Path(args.input).resolve() == Path(args.output).resolve():
         raise UserError("--output is the --input file; choose another output file")
-    labeler = Labeler.load(args.model, args.device, args.batch_tokens)
+    labeler = Labeler.load(args.model, device(args.device), args.batch_tokens)
     plot_dir = Path(args.plot_attention) if args.plot_attention else None
     if plot_dir is not None:
         plot_dir.mkdir(parents=True, exist_ok=True)

@@ -16,15 +16,25 @@ def add_debug(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def add_decoding(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam", type=positive, help="beam size (default: the model's config)")
-    p.add_argument("--greedy", action="store_true", help="greedy search (same as --beam 1)")
-    p.add_argument("--length-penalty", type=non_negative, help="GNMT length penalty alpha")
+def add_decoding(p: argparse.ArgumentParser, search: bool = True, device: str = "cpu") -> None:
+    """The options of decoding with a model; without `search`, only batch size, device and
+    precision (for commands that read the model's probabilities but do not search)."""
+    if search:
+        p.add_argument("--beam", type=positive, help="beam size (default: the model's config)")
+        p.add_argument("--greedy", action="store_true", help="greedy search (same as --beam 1)")
+        p.add_argument("--length-penalty", type=non_negative, help="GNMT length penalty alpha")
+        p.add_argument(
+            "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
+        )
+    else:
+        p.set_defaults(beam=None, greedy=False, length_penalty=None, max_len_ratio=None)
+    p.add_argument("--batch-tokens", type=positive, help="source tokens per batch")
     p.add_argument(
-        "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default=device,
+        help=f"auto: cuda when PyTorch sees a GPU, else cpu (default {device})",
     )
-    p.add_argument("--batch-tokens", type=positive, help="source tokens per decoding batch")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16"),
@@ -47,7 +57,7 @@ def load_translator(args: argparse.Namespace):
 
     return Translator.load(
         args.models,
-        device=args.device,
+        device=device(args.device),
         precision=args.precision,
         beam_size=1 if args.greedy else args.beam,
         length_penalty=args.length_penalty,
@@ -68,6 +78,15 @@ def open_input(path: Path) -> BinaryIO:
 
 def warn(message: str) -> None:
     print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
+
+
+def device(name: str) -> str:
+    """--device auto: cuda when PyTorch sees a GPU, else cpu."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def positive(text: str) -> int:

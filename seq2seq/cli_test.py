@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_options import add_debug, add_decoding, add_models, load_translator
+from .cli_options import add_debug, add_decoding, add_models, device, load_translator
 from .errors import UserError
 
 
@@ -93,7 +93,8 @@ def run_classifier(args: argparse.Namespace) -> int:
         if getattr(args, name) != unset:
             option = "--" + name.replace("_", "-")
             raise UserError(f"{option} is for translation models; {model} is a classifier")
-    result = test(Labeler.load(model, args.device, args.batch_tokens), args.src, args.ref, args.output)
+    labeler = Labeler.load(model, device(args.device), args.batch_tokens)
+    result = test(labeler, args.src, args.ref, args.output)
     lines = result.pop("lines")
     if args.json:
         print(json.dumps(result, indent=1))

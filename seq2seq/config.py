@@ -134,6 +134,9 @@ class TrainConfig:
     weight_decay: float = ranged(0.0, 0.0)
     clip_grad_norm: float = ranged(1.0, 0.0)  # 0: no clipping
     label_smoothing: float = ranged(0.1, 0.0, 1.0, hi_open=True)
+    # R-Drop (Liang et al. 2021): every batch twice through the model with two draws of dropout;
+    # this weighs the symmetric KL divergence between the two predictions; 0: off (half the cost)
+    rdrop_alpha: float = ranged(0.0, 0.0)
     accumulate: int = ranged(1, 1)  # batches per optimizer update
     schedule: Literal["constant", "plateau", "warmup_decay"] = "plateau"
     plateau_factor: float = ranged(0.5, 0.0, 1.0, hi_open=True)  # lr *= factor on a BLEU plateau
@@ -149,6 +152,7 @@ class TrainConfig:
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     threads: int = ranged(0, 0)  # torch intra-op threads; 0: torch's default
+    tensorboard: bool = False  # also write TensorBoard events to run_dir/tensorboard
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ SAFE_TO_CHANGE = (
     "train.log_every",
     "train.examples",
     "train.threads",
+    "train.tensorboard",
     "search.",
     "cache_dir",
 )

@@ -2,9 +2,10 @@
 
 The loop is here and reads top to bottom; the rest are calls to their own rooms: where a run is and
 how it resumes exactly (`train_state`), the learning-rate schedule (`schedule`), a diverging run
-(`divergence`), Ctrl-C (`interrupt`). What the model predicts comes from the config's task, a `Task`
-(`translation_task`, `classification_task`): the data it reads, the loss of a batch, and the
-validator that measures an epoch; the loop never asks which task it trains.
+(`divergence`), Ctrl-C (`interrupt`), curves.png and TensorBoard (`curves`). What the model predicts
+comes from the config's task, a `Task` (`translation_task`, `classification_task`): the data it
+reads, the loss of a batch, and the validator that measures an epoch; the loop never asks which
+task it trains.
 
 Under torchrun every process runs this same loop on its own share of each update's batches; the
 gradients are averaged by DistributedDataParallel, the numbers that decide what happens next (token
@@ -28,6 +29,7 @@ from . import data, evaluate
 from .checkpoint import save_model
 from .classification_task import ClassificationTask
 from .config import Config, save_config
+from .curves import TrainingPictures
 from .distributed import World
 from .divergence import check_loss, check_scaler
 from .errors import UserError
@@ -64,6 +66,7 @@ class Trainer:
             dtype=evaluate.DTYPES[tc.precision],
             enabled=tc.precision != "fp32",
         )
+        self.pictures = TrainingPictures(run.path, tc.tensorboard, active=world.is_main)
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
             self.tokenizer, self.corpora, self.validator = self.task.load(world, self.autocast)
         self.model = build(cfg, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
@@ -137,6 +140,9 @@ class Trainer:
                 log.debug(
                     f"epoch {p.epoch + 1} update {p.step}: loss {loss / tokens:.4f} lr {self._lr():.3g}"
                 )
+                self.pictures.update(
+                    p.step, loss / tokens, self._lr(), p.epoch_tokens / max(p.epoch_seconds, 1e-9)
+                )
             if tc.checkpoint_every and p.step % tc.checkpoint_every == 0:
                 self.save_last()
         bar.close()
@@ -191,6 +197,7 @@ class Trainer:
         self.schedule.after_validation(result.score)
         if self.world.is_main:
             self.run.write_validations(p.history)
+        self.pictures.validation(p.history, result.details)
         p.next_epoch()
         if self.world.is_main:  # before last.pt: a run killed between the two redoes this epoch
             keep_epoch(self.run, p.epoch, self.model, self.cfg, self.tokenizer)
@@ -256,6 +263,8 @@ def _train(cfg: Config, resume: bool, world: World) -> Progress:
     except KeyboardInterrupt:
         log.info(trainer.state.interrupted(run.last))
         raise
+    finally:
+        trainer.pictures.close()
     log.info(
         f"done: best validation {trainer.validator.metric} {progress.best_bleu:.2f}, model in {run.best}"
     )

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from .config import Config
 from .data import Batch
 from .distributed import World
-from .loss import sequence_loss
+from .loss import rdrop_loss, sequence_loss
 from .tokenizer import PAD_ID, Tokenizer
 from .training_data import TrainingData, load_training_data
 from .validation import Validator
@@ -29,9 +30,16 @@ class TranslationTask:
         return d.tokenizer, d, validator
 
     def batch_loss(self, model: nn.Module, batch: Batch, autocast: Callable) -> Tensor:
-        """The summed, label-smoothed loss over the batch's target tokens (`n_tgt_tokens`)."""
+        """The summed, label-smoothed loss over the batch's target tokens (`n_tgt_tokens`), with
+        train.rdrop_alpha the R-Drop loss of two passes."""
+        tc = self.cfg.train
         real = batch.tgt_out != PAD_ID
+        if tc.rdrop_alpha:  # the batch twice, with two draws of dropout
+            twice = [torch.cat([t, t]) for t in (batch.src, batch.src_lengths, batch.tgt_in, real)]
+            with autocast():
+                logits = model(*twice)  # (2N, V)
+            return rdrop_loss(logits, batch.tgt_out[real], tc.label_smoothing, tc.rdrop_alpha)
         with autocast():
             logits = model(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
-        loss, _ = sequence_loss(logits, batch.tgt_out[real], self.cfg.train.label_smoothing)
+        loss, _ = sequence_loss(logits, batch.tgt_out[real], tc.label_smoothing)
         return loss
