@@ -15,7 +15,6 @@ from seq2seq.cli import main
 from seq2seq.config import config_from_dict
 from seq2seq.curves import TrainingPictures, curves_figure, plot_runs, runs_figure
 from seq2seq.errors import UserError
-from seq2seq.run_dir import VALIDATION_COLUMNS
 from seq2seq.train import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -43,8 +42,9 @@ def rows(bleus: list[float]) -> list[dict]:
 
 def write_table(run_dir, table: list[dict]) -> None:
     run_dir.mkdir(parents=True)
-    lines = ["\t".join(VALIDATION_COLUMNS)]
-    lines += ["\t".join(str(r[c]) for c in VALIDATION_COLUMNS) for r in table]
+    columns = list(table[0])  # as RunDir.write_validations writes them: the rows' keys
+    lines = ["\t".join(columns)]
+    lines += ["\t".join(str(r[c]) for c in columns) for r in table]
     (run_dir / "validations.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
