@@ -152,14 +152,13 @@ def measure_steps(cfg, steps: int) -> dict:
     run = RunDir.open(cfg, resume=False)
     trainer = Trainer(cfg, run)
     try:
-        plan = data.epoch_batches(
-            trainer.train_data.src_lengths, trainer.train_data.tgt_lengths, cfg.data, cfg.train.seed, 0
-        )
+        corpus = trainer.corpora.for_epoch(0)
+        plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, cfg.data, cfg.train.seed, 0)
         trainer.model.train()
         tokens, seconds = 0, 0.0
         for i in range(min(steps, len(plan))):
             start = time.perf_counter()
-            _, n = trainer.update([trainer.train_data.batch(plan[i])])
+            _, n = trainer.update([corpus.batch(plan[i])])
             if trainer.device.type == "cuda":
                 torch.cuda.synchronize()
             if i >= WARMUP_UPDATES:

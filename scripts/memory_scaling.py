@@ -146,7 +146,7 @@ def train_and_validate(folder: Path, args: argparse.Namespace) -> dict:
     overrides += ["train.examples=0", *args.overrides]
     cfg = load_config(ROOT / "configs" / "multi30k_gru_bahdanau.yaml", overrides)
     trainer = Trainer(cfg, RunDir.open(cfg, resume=False))
-    corpus, steps = trainer.train_data, args.steps
+    corpus, steps = trainer.corpora.for_epoch(0), args.steps
     update, done = trainer.update, []
 
     def counted(batches):  # after the next-to-last update, ask the loop to stop after the next one

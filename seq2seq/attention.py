@@ -20,6 +20,15 @@ class Attention(nn.Module):
         """(B, S, K) -> (B, S, *): the step-independent part of the score, computed once."""
         raise NotImplementedError
 
+    def project_values(self, values: Tensor) -> Tensor:
+        """(B, S, D) -> what the context averages; the values themselves for one head."""
+        return values
+
+    def show_head(self, head: int | None) -> None:
+        """Which head's weights to report (multihead.py); one head here."""
+        if head not in (None, 0):
+            raise ValueError(f"head {head} does not exist; this attention has one head (0)")
+
     def score(self, query: Tensor, proj_keys: Tensor) -> Tensor:
         """(B, M, Q), (B, S, *) -> (B, M, S) unnormalized scores e_j."""
         raise NotImplementedError

@@ -1,9 +1,14 @@
 """What several commands share: --debug, the decoding options and the translator they describe,
-and argument types that refuse a bad number in one line."""
+reading --input and warning on stderr, and argument types that refuse a bad number in one line."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import UserError
 
 
 def add_debug(p: argparse.ArgumentParser) -> None:
@@ -11,16 +16,26 @@ def add_debug(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def add_decoding(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam", type=positive, help="beam size (default: the model's config)")
-    p.add_argument("--greedy", action="store_true", help="greedy search (same as --beam 1)")
-    p.add_argument("--length-penalty", type=non_negative, help="GNMT length penalty alpha")
+def add_decoding(p: argparse.ArgumentParser, search: bool = True, device: str = "cpu") -> None:
+    """The options of decoding with a model; without `search`, only batch size, device and
+    precision (for commands that read the model's probabilities but do not search)."""
+    if search:
+        p.add_argument("--beam", type=positive, help="beam size (default: the model's config)")
+        p.add_argument("--greedy", action="store_true", help="greedy search (same as --beam 1)")
+        p.add_argument("--length-penalty", type=non_negative, help="GNMT length penalty alpha")
+        p.add_argument(
+            "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
+        )
+    else:
+        p.set_defaults(beam=None, greedy=False, length_penalty=None, max_len_ratio=None)
+    p.add_argument("--batch-tokens", type=positive, help="source tokens per batch")
     p.add_argument(
-        "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default=device,
+        help=f"auto: cuda when PyTorch sees a GPU, else cpu (default {device})",
     )
     p.add_argument("--max-len-offset", type=count, help="the offset of that limit, in pieces")
-    p.add_argument("--batch-tokens", type=positive, help="source tokens per decoding batch")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16"),
@@ -28,13 +43,22 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="model file (best.pt, last.pt, averaged.pt); several make an ensemble",
+    )
+
+
 def load_translator(args: argparse.Namespace):
-    """The model file `args.model` with the search that the decoding options ask for."""
+    """The model file(s) `args.models` with the search that the decoding options ask for."""
     from .translator import Translator
 
     return Translator.load(
-        args.model,
-        device=args.device,
+        args.models,
+        device=device(args.device),
         precision=args.precision,
         beam_size=1 if args.greedy else args.beam,
         length_penalty=args.length_penalty,
@@ -42,6 +66,29 @@ def load_translator(args: argparse.Namespace):
         max_len_offset=args.max_len_offset,
         batch_tokens=args.batch_tokens,
     )
+
+
+def open_input(path: Path) -> BinaryIO:
+    """The --input file, opened for reading bytes."""
+    if path.is_dir():
+        raise UserError(f"--input {path} is a directory; give a text file")
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise UserError(f"cannot read --input {path}: {e.strerror}") from None
+
+
+def warn(message: str) -> None:
+    print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
+
+
+def device(name: str) -> str:
+    """--device auto: cuda when PyTorch sees a GPU, else cpu."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def positive(text: str) -> int:

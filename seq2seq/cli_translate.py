@@ -1,4 +1,5 @@
-"""`seq2seq translate MODEL [SENTENCE]...`: translate sentences, a file or standard input."""
+"""`seq2seq translate MODEL [MODEL...] [SENTENCE]...`: translate sentences, a file or standard input,
+with one model or an ensemble."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_options import add_debug, add_decoding, load_translator, positive
+from .cli_options import add_debug, add_decoding, load_translator, open_input, positive, warn
 from .errors import UserError
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate sentences, a file or standard input")
-    p.add_argument("model", help="model file (best.pt, last.pt or an averaged model)")
-    p.add_argument("sentences", nargs="*", help="sentences to translate (default: read standard input)")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="model file (best.pt, last.pt, averaged.pt); several make an ensemble; the leading "
+        "arguments that end in .pt are models, the rest sentences",
+    )
     p.add_argument("-i", "--input", help="read sentences from this file instead")
     p.add_argument("-o", "--output", help="write translations to this file instead of standard output")
     p.add_argument("--n-best", type=positive, default=1, help="hypotheses per input (tab-separated in text)")
@@ -24,18 +30,30 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="jsonl: source, n-best with scores, token probabilities and attention",
     )
     p.add_argument("--plot-attention", metavar="DIR", help="write an attention heatmap per sentence (PNG)")
+    p.add_argument(
+        "--attention-head",
+        type=int,
+        metavar="N",
+        help="report head N's attention weights (default: the heads' average; a Transformer: its last layer)",
+    )
     add_decoding(p)
     add_debug(p)
     # sentences after options (`translate MODEL --beam 4 "Hello."`) are left over by argparse
-    p.set_defaults(func=run, trailing_positionals="sentences")
+    p.set_defaults(func=run, trailing_positionals="models")
 
 
 def run(args: argparse.Namespace) -> int:
     from .translator import stream, write_translations
 
+    args.sentences = _split_models(args)
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
     translator = load_translator(args)
+    if args.attention_head is not None:
+        try:
+            translator.model.show_head(args.attention_head)
+        except ValueError as e:
+            raise UserError(f"--attention-head {args.attention_head}: {e}") from None
     if args.n_best > translator.search.beam_size:
         raise UserError(f"--n-best {args.n_best} needs a beam at least as large (--beam {args.n_best})")
     plot_dir = Path(args.plot_attention) if args.plot_attention else None
@@ -44,9 +62,6 @@ def run(args: argparse.Namespace) -> int:
     if args.input and args.output and Path(args.input).resolve() == Path(args.output).resolve():
         raise UserError("--output is the --input file; choose another output file")
 
-    def warn(message: str) -> None:
-        print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
-
     sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         if args.sentences:
@@ -54,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                 translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
             )
         elif args.input:
-            with _open_input(Path(args.input)) as source:
+            with open_input(Path(args.input)) as source:
                 stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
         else:
             stream(translator, sys.stdin.buffer, sink, args.format, args.n_best, warn, plot_dir)
@@ -64,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_input(path: Path):
-    if path.is_dir():
-        raise UserError(f"--input {path} is a directory; give a text file")
-    try:
-        return open(path, "rb")
-    except OSError as e:
-        raise UserError(f"cannot read --input {path}: {e.strerror}") from None
+def _split_models(args: argparse.Namespace) -> list[str]:
+    """The leading arguments ending in .pt are model files (at least the first); the rest are
+    sentences. Sets args.models; returns the sentences."""
+    words = list(args.models)
+    count = 1
+    while count < len(words) and words[count].endswith(".pt"):
+        count += 1
+    args.models = words[:count]
+    return words[count:]

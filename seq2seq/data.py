@@ -16,7 +16,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,11 +134,22 @@ def check_parallel(src_path: str | Path, tgt_path: str | Path) -> str:
 # ---------------------------------------------------------------- the encoded corpus
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Encode with a sampled segmentation (SubwordVocab.sample); `key` names which one (e.g. the
+    run's seed and epoch) in the cache, since SentencePiece cannot draw the same one twice."""
+
+    alpha: float
+    nbest: int
+    key: str
+
+
 class Corpus:
     """Token ids of a parallel corpus in a binary cache; sentences are read on demand from its two
     open files until `close()` (or the end of a `with` block)."""
 
     def __init__(self, directory: Path):
+        self.directory = directory
         index = np.load(directory / "index.npz")
         self.src_lengths = index["src_lengths"]  # (N,) pieces, without EOS
         self.tgt_lengths = index["tgt_lengths"]
@@ -179,16 +190,21 @@ class Corpus:
 
 
 def encode_corpus(
-    src_path: Path, tgt_path: Path, digest: str, tokenizer: Tokenizer, cache_dir: Path
+    src_path: Path,
+    tgt_path: Path,
+    digest: str,
+    tokenizer: Tokenizer,
+    cache_dir: Path,
+    sampling: Sampling | None = None,
 ) -> Corpus:
-    """The cached encoding of a parallel corpus, built on first use (atomically)."""
-    key = hashlib.sha256(f"{digest}:{tokenizer.digest()}".encode()).hexdigest()[:16]
-    entry = cache_dir / f"corpus-{key}"
+    """The cached encoding of a parallel corpus, built on first use (atomically); with `sampling`,
+    one sampled segmentation of it."""
+    entry = _corpus_entry(digest, tokenizer, cache_dir, sampling)
     if not (entry / "index.npz").exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-corpus-"))
         try:
-            _write_corpus(src_path, tgt_path, tokenizer, tmp)
+            _write_corpus(src_path, tgt_path, tokenizer, tmp, sampling)
             try:
                 os.replace(tmp, entry)
             except OSError:
@@ -199,14 +215,27 @@ def encode_corpus(
     return Corpus(entry)
 
 
-def _write_corpus(src_path: Path, tgt_path: Path, tokenizer: Tokenizer, out: Path) -> None:
+def sampled_corpus_exists(digest: str, tokenizer: Tokenizer, cache_dir: Path, sampling: Sampling) -> bool:
+    return (_corpus_entry(digest, tokenizer, cache_dir, sampling) / "index.npz").exists()
+
+
+def _corpus_entry(digest: str, tokenizer: Tokenizer, cache_dir: Path, sampling: Sampling | None) -> Path:
+    key = _digest(f"{digest}:{tokenizer.digest()}")
+    if sampling is None:
+        return cache_dir / f"corpus-{key}"
+    return cache_dir / f"corpus-{key}-sampled-{_digest(repr(astuple(sampling)))}"
+
+
+def _write_corpus(
+    src_path: Path, tgt_path: Path, tokenizer: Tokenizer, out: Path, sampling: Sampling | None
+) -> None:
     dtype = np.uint16 if max(len(tokenizer.src), len(tokenizer.tgt)) <= 65536 else np.int32
     lengths: dict[str, list[np.ndarray]] = {"src": [], "tgt": []}
     sides = (("src", src_path, tokenizer.src), ("tgt", tgt_path, tokenizer.tgt))
     for side, path, vocab in sides:
         bar = tqdm(desc=f"encoding {path}", unit=" lines", leave=False, mininterval=1.0)
         with open(out / f"{side}.bin", "wb") as sink:
-            for chunk_lengths, ids in _encode_file(path, vocab, np.dtype(dtype)):
+            for chunk_lengths, ids in _encode_file(path, vocab, np.dtype(dtype), sampling):
                 lengths[side].append(chunk_lengths)
                 sink.write(ids)
                 bar.update(len(chunk_lengths))
@@ -219,10 +248,15 @@ def _write_corpus(src_path: Path, tgt_path: Path, tokenizer: Tokenizer, out: Pat
     )
 
 
-def _encode_file(path: Path, vocab: SubwordVocab, dtype: np.dtype) -> Iterator[tuple[np.ndarray, bytes]]:
+def _encode_file(
+    path: Path, vocab: SubwordVocab, dtype: np.dtype, sampling: Sampling | None
+) -> Iterator[tuple[np.ndarray, bytes]]:
     """(lengths, packed ids) per chunk of lines, in file order. A large file is encoded by one
     worker process per core, a bounded number of chunks in flight, so memory stays flat."""
-    chunks = ((vocab.proto, vocab.spm_ids, lines, dtype) for lines in _read_chunks(path))
+    chunks = (
+        (vocab.proto, vocab.spm_ids, lines, dtype, sampling, _seed(f"{sampling}:{path}:{number}"))
+        for number, lines in enumerate(_read_chunks(path))
+    )
     workers = os.cpu_count() or 1
     if workers == 1 or path.stat().st_size < _PARALLEL_BYTES:
         yield from map(_encode_chunk, chunks)
@@ -243,12 +277,27 @@ def _read_chunks(path: Path) -> Iterator[list[str]]:
             yield lines
 
 
-def _encode_chunk(job: tuple[bytes, np.ndarray, list[str], np.dtype]) -> tuple[np.ndarray, bytes]:
-    proto, spm_ids, lines, dtype = job
-    ids = SubwordVocab(proto, spm_ids).encode(lines, threads=1)
+def _encode_chunk(
+    job: tuple[bytes, np.ndarray, list[str], np.dtype, Sampling | None, int],
+) -> tuple[np.ndarray, bytes]:
+    proto, spm_ids, lines, dtype, sampling, seed = job
+    vocab = SubwordVocab(proto, spm_ids)
+    if sampling is None:
+        ids = vocab.encode(lines, threads=1)
+    else:
+        ids = vocab.sample(lines, sampling.alpha, sampling.nbest, seed)
     lengths = np.array([len(x) for x in ids], dtype=np.int32)
     packed = np.concatenate(ids).astype(dtype).tobytes() if ids else b""
     return lengths, packed
+
+
+def _seed(text: str) -> int:
+    """A 32-bit seed for SentencePiece, different for every epoch, file and chunk."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % (2**32 - 1)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .attention import Attention
 from .cells import RecurrentCell, State
-from .dropout import Dropout
+from .dropout import Dropout, EmbeddingDropout
 from .encoder import EncoderOutput
 from .readout import Readout, TanhReadout
 
@@ -66,6 +66,8 @@ class AttentionDecoder(nn.Module):
         readout_input_size: int,
         feed_size: int,
         dropout: float,
+        embedding_dropout: float = 0.0,
+        residual: bool = False,
         readout: nn.Module | None = None,
     ):
         """`readout`: maps the readout input (of `readout_input_size`) to the output layer's input
@@ -78,6 +80,8 @@ class AttentionDecoder(nn.Module):
         self.hidden_size = hidden
         self.feed_size = feed_size
         self.dropout = Dropout(dropout)
+        self.embedding_dropout = EmbeddingDropout(embedding_dropout)
+        self.residual = residual
         # s_0 = tanh(W_b h_final): one block per layer and state (h, and c for an LSTM)
         self.bridge = nn.Linear(encoder_size, hidden * len(cells) * cells[0].n_states)
         self.input_emb = nn.Linear(embedding.embedding_dim, gates * hidden)  # holds b_i
@@ -87,7 +91,8 @@ class AttentionDecoder(nn.Module):
 
     def prepare(self, enc: EncoderOutput) -> tuple[Memory, DecoderState]:
         """Attention memory (keys projected once) and the initial state from the bridge."""
-        memory = Memory(_compute_dtype(enc.states), self.attention.project_keys(enc.states), enc.mask)
+        values = _compute_dtype(self.attention.project_values(enc.states))
+        memory = Memory(values, self.attention.project_keys(enc.states), enc.mask)
         blocks = torch.tanh(self.bridge(enc.final)).chunk(len(self.cells) * self.cells[0].n_states, -1)
         n = self.cells[0].n_states
         layers = tuple(tuple(blocks[i * n : (i + 1) * n]) for i in range(len(self.cells)))
@@ -108,12 +113,29 @@ class AttentionDecoder(nn.Module):
         the real target tokens only, so padding costs nothing in the output layer."""
         raise NotImplementedError
 
+    def _embed(self, tgt_in: Tensor) -> Tensor:
+        """tgt_in (B, T) -> the first layer's projected inputs W_i E y + b_i, (B, T, G)."""
+        return self.input_emb(self.dropout(self.embedding_dropout(self.embedding(tgt_in))))
+
     def _stack(self, x_proj: Tensor, layers: tuple[State, ...]) -> tuple[State, ...]:
-        """One step through the stacked cells; x_proj (B, G) is the first layer's projected input."""
+        """One step through the stacked cells; x_proj (B, G) is the first layer's projected input.
+        With residual connections, layer l + 1 reads h^l + its own input from layer 2 on (GNMT)."""
         new = [self.cells[0](x_proj, layers[0])]
+        below = new[0][0]
         for cell, project, state in zip(self.cells[1:], self.input_layers, layers[1:]):
-            new.append(cell(project(self.dropout(new[-1][0])), state))
+            new.append(cell(project(self.dropout(below)), state))
+            below = new[-1][0] + below if self.residual else new[-1][0]
         return tuple(new)
+
+    def _top(self, layers: tuple[State, ...]) -> Tensor:
+        """The stack's output (B, H): the last layer's h, or with residual connections the sum
+        h^1 + ... + h^L that those connections add up to."""
+        if not self.residual:
+            return layers[-1][0]
+        return torch.stack([layer[0] for layer in layers]).sum(dim=0)
+
+    def show_head(self, head: int | None) -> None:
+        self.attention.show_head(head)
 
 
 class BahdanauDecoder(AttentionDecoder):
@@ -127,24 +149,37 @@ class BahdanauDecoder(AttentionDecoder):
         cells: list[RecurrentCell],
         encoder_size: int,
         dropout: float,
+        embedding_dropout: float = 0.0,
+        residual: bool = False,
         readout: Readout | None = None,
     ):
         hidden = cells[0].hidden_size
         readout = readout or TanhReadout(hidden, embedding.embedding_dim, encoder_size)
-        super().__init__(embedding, attention, cells, encoder_size, readout.in_features, 0, dropout, readout)
+        super().__init__(
+            embedding,
+            attention,
+            cells,
+            encoder_size,
+            readout.in_features,
+            0,
+            dropout,
+            embedding_dropout,
+            residual,
+            readout,
+        )
         self.input_context = nn.Linear(encoder_size, cells[0].gates * hidden, bias=False)
 
     def forward(
         self, tgt_in: Tensor, memory: Memory, state: DecoderState, positions: Tensor | None = None
     ) -> tuple[Tensor, DecoderState, Tensor]:
-        emb = self.dropout(self.embedding(tgt_in))  # (B, T, E): E y_{i-1}
+        emb = self.dropout(self.embedding_dropout(self.embedding(tgt_in)))  # (B, T, E): E y_{i-1}
         x_emb = self.input_emb(emb)  # (B, T, G)
         layers, readout_in, weights = state.layers, [], []
         for x_t, emb_t in zip(x_emb.unbind(1), emb.unbind(1)):
-            prev = layers[-1][0]  # s_{i-1}
+            prev = self._top(layers)  # s_{i-1}
             context, alpha = self.attention(prev, memory.proj_keys, memory.values, memory.mask)
             layers = self._stack(x_t + self.input_context(context), layers)
-            readout_in.append(self.readout.inputs(prev, layers[-1][0], emb_t, context))
+            readout_in.append(self.readout.inputs(prev, self._top(layers), emb_t, context))
             weights.append(alpha)
         readout_in = _at(torch.stack(readout_in, dim=1), positions)  # (B, T, R) or (N, R)
         readout = self.readout(self.dropout(readout_in))
@@ -161,19 +196,31 @@ class LuongDecoder(AttentionDecoder):
         cells: list[RecurrentCell],
         encoder_size: int,
         dropout: float,
+        embedding_dropout: float = 0.0,
+        residual: bool = False,
     ):
         hidden = cells[0].hidden_size
-        super().__init__(embedding, attention, cells, encoder_size, encoder_size + hidden, hidden, dropout)
+        super().__init__(
+            embedding,
+            attention,
+            cells,
+            encoder_size,
+            encoder_size + hidden,
+            hidden,
+            dropout,
+            embedding_dropout,
+            residual,
+        )
         self.input_feed = nn.Linear(hidden, cells[0].gates * hidden, bias=False)
 
     def forward(
         self, tgt_in: Tensor, memory: Memory, state: DecoderState, positions: Tensor | None = None
     ) -> tuple[Tensor, DecoderState, Tensor]:
-        x_emb = self.input_emb(self.dropout(self.embedding(tgt_in)))  # (B, T, G)
+        x_emb = self._embed(tgt_in)  # (B, T, G)
         layers, feed, outputs, weights = state.layers, state.feed, [], []
         for x_t in x_emb.unbind(1):
             layers = self._stack(x_t + self.input_feed(self.dropout(feed)), layers)
-            h_t = layers[-1][0]
+            h_t = self._top(layers)
             context, alpha = self.attention(h_t, memory.proj_keys, memory.values, memory.mask)
             feed = torch.tanh(self.readout(self.dropout(torch.cat([context, h_t], dim=-1))))  # eq. 5
             outputs.append(feed)

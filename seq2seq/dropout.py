@@ -28,3 +28,15 @@ class Dropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class EmbeddingDropout(Dropout):
+    """Drops whole embedding vectors: each position's vector is zeroed with probability p (the rest
+    scaled by 1 / (1 - p)), so the model must do without that word there (Gal and Ghahramani 2016,
+    arXiv:1512.05287, section 4, drawn per position). Draws nothing when p is 0."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand((*x.shape[:-1], 1), device=x.device) >= self.p
+        return x.masked_fill(~keep, 0.0) * (1.0 / (1.0 - self.p))

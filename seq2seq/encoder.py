@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .dropout import Dropout
+from .dropout import Dropout, EmbeddingDropout
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,19 @@ class RNNEncoder(nn.Module):
     """h_j = [->h_j; <-h_j] (Bahdanau et al. 2015, section 3.2), with padding never read:
     sequences are packed, so a sentence encodes the same alone and in a padded batch."""
 
-    def __init__(self, embedding: nn.Embedding, rnn: nn.GRU | nn.LSTM, dropout: float):
+    def __init__(
+        self, embedding: nn.Embedding, rnn: nn.GRU | nn.LSTM, dropout: float, embedding_dropout: float = 0.0
+    ):
         super().__init__()
         self.embedding = embedding
         self.rnn = rnn
         self.dropout = Dropout(dropout)
+        self.embedding_dropout = EmbeddingDropout(embedding_dropout)
         self.output_size = rnn.hidden_size * (2 if rnn.bidirectional else 1)
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
         """src (B, S) ids, src_lengths (B,) -> EncoderOutput."""
-        embedded = self.dropout(self.embedding(src))  # (B, S, E)
+        embedded = self.dropout(self.embedding_dropout(self.embedding(src)))  # (B, S, E)
         packed = pack_padded_sequence(embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_states, hidden = self.rnn(packed)
         states, _ = pad_packed_sequence(packed_states, batch_first=True, total_length=src.size(1))

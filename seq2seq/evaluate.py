@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,8 +45,10 @@ def translate(
     with_attention: bool = False,
     *,
     max_src_len: int,
+    sampler: Callable | None = None,
 ) -> list[Translation]:
-    """Translate lines with greedy (beam_size 1) or beam search; one Translation per line, in order.
+    """Translate lines with greedy (beam_size 1) or beam search, or with `sampler` when given (a
+    `sampler.Sampler`); one Translation per line, in order.
 
     An empty line gives an empty translation. A line of more than `max_src_len` pieces (0: no
     limit) is cut into parts of at most that many pieces, each translated on its own, and the
@@ -63,7 +65,7 @@ def translate(
         for start in range(0, max(len(x), 1), step):
             chunks.append(x[start : start + step])
             owner.append(i)
-    found = _decode(model, chunks, search, n_best, with_attention)
+    found = _decode(model, chunks, search, n_best, with_attention, sampler)
     per_line: list[list[list[Hypothesis]]] = [[] for _ in lines]
     for i, hyps in zip(owner, found):
         per_line[i].append(hyps)
@@ -81,7 +83,12 @@ def translate(
 
 
 def _decode(
-    model: Seq2Seq, chunks: list[np.ndarray], search: SearchConfig, n_best: int, with_attention: bool
+    model: Seq2Seq,
+    chunks: list[np.ndarray],
+    search: SearchConfig,
+    n_best: int,
+    with_attention: bool,
+    sampler: Callable | None = None,
 ) -> list[list[Hypothesis]]:
     """Decode id sequences in length-sorted token-budget batches; results in input order."""
     device = next(model.parameters()).device
@@ -91,7 +98,9 @@ def _decode(
         src, src_lengths = pad_src([chunks[i] for i in batch])
         src, src_lengths = src.to(device), src_lengths.to(device)
         max_lens = max_lengths(src_lengths, search.max_len_ratio, search.max_len_offset)
-        if search.beam_size == 1:
+        if sampler is not None:
+            found = sampler(model, src, src_lengths, max_lens, with_attention)
+        elif search.beam_size == 1:
             found = greedy_search(model, src, src_lengths, max_lens, with_attention)
         else:
             found = beam_search(

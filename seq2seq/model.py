@@ -1,4 +1,5 @@
-"""Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn.
+"""Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn (with
+`build_classifier` for task: classify, and `build`, which picks by the task).
 
 Two families sit behind the same interface: recurrent (encoder.py, decoder.py) and the Transformer
 (transformer.py). An encoder maps (src, src_lengths) to an EncoderOutput; a decoder has `prepare`
@@ -13,11 +14,14 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
-from .cells import GRUCell, LSTMCell
-from .config import DecoderConfig, ModelConfig, TransformerConfig
+from .cells import CELLS, GateNorm
+from .classifier import AttentionPooling, TextClassifier
+from .config import ClassifyConfig, Config, DecoderConfig, EncoderConfig, ModelConfig, TransformerConfig
 from .decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecoder, Memory
 from .encoder import RNNEncoder
+from .multihead import MultiHeadAdditiveAttention, ScaledDotAttention
 from .readout import MaxoutReadout, TanhReadout
+from .stacked_encoder import CellRNN, StackedEncoder
 from .tokenizer import PAD_ID
 from .transformer import (
     DecoderLayer,
@@ -39,7 +43,9 @@ class Seq2Seq(nn.Module):
     """The interface search and training use: `encode`, `decode_step`, and teacher-forced `forward`."""
 
     def __init__(
-        self, encoder: RNNEncoder | TransformerEncoder, decoder: AttentionDecoder | TransformerDecoder
+        self,
+        encoder: RNNEncoder | StackedEncoder | TransformerEncoder,
+        decoder: AttentionDecoder | TransformerDecoder,
     ):
         super().__init__()
         self.encoder = encoder
@@ -55,6 +61,11 @@ class Seq2Seq(nn.Module):
         """prev (B,) -> logits (B, V), next state, attention weights (B, S)."""
         return self.decoder.step(prev, memory, state)
 
+    def show_head(self, head: int | None) -> None:
+        """Report one attention head's weights from decode_step (None: the heads' average); a
+        ValueError names the heads there are."""
+        self.decoder.show_head(head)
+
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, positions: Tensor | None = None
     ) -> Tensor:
@@ -63,6 +74,13 @@ class Seq2Seq(nn.Module):
         memory, state = self.encode(src, src_lengths)
         logits, _, _ = self.decoder(tgt_in, memory, state, positions)
         return logits
+
+
+def build(cfg: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq | TextClassifier:
+    """The model a whole config describes: its task picks a Seq2Seq or a TextClassifier."""
+    if cfg.task == "classify":
+        return build_classifier(cfg.model.encoder, cfg.classify, src_vocab_size)
+    return build_model(cfg.model, src_vocab_size, tgt_vocab_size)
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
@@ -81,6 +99,40 @@ def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Se
         if cfg.tie_src_tgt_embeddings
         else nn.Embedding(tgt_vocab_size, dec.emb_size, padding_idx=PAD_ID)
     )
+    encoder = _rnn_encoder(enc, src_embedding)
+    cells = [CELLS[dec.rnn, dec.layer_norm](dec.hidden_size) for _ in range(dec.layers)]
+    attention = _attention(dec, encoder.output_size)
+    parts = (tgt_embedding, attention, cells, encoder.output_size)
+    parts += (dec.dropout, dec.embedding_dropout, dec.residual)
+    if dec.attention == "bahdanau":
+        readout = {"tanh": TanhReadout, "maxout": MaxoutReadout}[dec.readout]
+        decoder = BahdanauDecoder(*parts, readout(dec.hidden_size, dec.emb_size, encoder.output_size))
+    else:
+        decoder = LuongDecoder(*parts)
+    model = Seq2Seq(encoder, decoder)
+    for p in model.parameters():
+        nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
+    for module in model.modules():  # layer normalization starts as the identity
+        if isinstance(module, (GateNorm, nn.LayerNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    for embedding in {src_embedding, tgt_embedding}:
+        nn.init.zeros_(embedding.weight[PAD_ID].data)
+    if cfg.tie_tgt_embeddings:
+        decoder.output.weight = tgt_embedding.weight
+    return model
+
+
+def _rnn_encoder(enc: EncoderConfig, embedding: nn.Embedding) -> RNNEncoder | StackedEncoder:
+    """torch's fused GRU/LSTM, or with layer_norm or residual the layers built from our cells."""
+    if enc.layer_norm or enc.residual:
+        layers = []
+        for i in range(enc.layers):
+            size = enc.emb_size if i == 0 else enc.hidden_size * (2 if enc.bidirectional else 1)
+            directions = 2 if enc.bidirectional else 1
+            rnns = [CellRNN(size, CELLS[enc.rnn, enc.layer_norm](enc.hidden_size)) for _ in range(directions)]
+            layers.append((rnns[0], rnns[1] if enc.bidirectional else None))
+        return StackedEncoder(embedding, layers, enc.dropout, enc.embedding_dropout, enc.residual)
     rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[enc.rnn](
         enc.emb_size,
         enc.hidden_size,
@@ -89,34 +141,35 @@ def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Se
         dropout=enc.dropout if enc.layers > 1 else 0.0,
         batch_first=True,
     )
-    encoder = RNNEncoder(src_embedding, rnn, enc.dropout)
-    cell = {"gru": GRUCell, "lstm": LSTMCell}[dec.rnn]
-    cells = [cell(dec.hidden_size) for _ in range(dec.layers)]
-    attention = _attention(dec, encoder.output_size)
-    if dec.attention == "bahdanau":
-        readout = {"tanh": TanhReadout, "maxout": MaxoutReadout}[dec.readout]
-        decoder = BahdanauDecoder(
-            tgt_embedding,
-            attention,
-            cells,
-            encoder.output_size,
-            dec.dropout,
-            readout(dec.hidden_size, dec.emb_size, encoder.output_size),
-        )
-    else:
-        decoder = LuongDecoder(tgt_embedding, attention, cells, encoder.output_size, dec.dropout)
-    model = Seq2Seq(encoder, decoder)
+    return RNNEncoder(embedding, rnn, enc.dropout, enc.embedding_dropout)
+
+
+def build_classifier(enc: EncoderConfig, head: ClassifyConfig, vocab_size: int) -> TextClassifier:
+    """The recurrent encoder of a translation model under an attention-pooling head, with as many
+    outputs as head.labels names."""
+    embedding = nn.Embedding(vocab_size, enc.emb_size, padding_idx=PAD_ID)
+    encoder = _rnn_encoder(enc, embedding)
+    pooling = AttentionPooling(encoder.output_size, head.attention_size, head.heads)
+    model = TextClassifier(encoder, pooling, head.dropout, len(head.labels))
     for p in model.parameters():
         nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
-    for embedding in {src_embedding, tgt_embedding}:
-        nn.init.zeros_(embedding.weight[PAD_ID].data)
-    if cfg.tie_tgt_embeddings:
-        decoder.output.weight = tgt_embedding.weight
+    for module in model.modules():  # layer normalization starts as the identity
+        if isinstance(module, (GateNorm, nn.LayerNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    nn.init.zeros_(embedding.weight[PAD_ID].data)
     return model
 
 
 def _attention(dec: DecoderConfig, encoder_size: int) -> Attention:
-    if dec.attention == "bahdanau" or dec.luong_score == "concat":
+    additive = dec.attention == "bahdanau" or dec.luong_score == "concat"
+    if dec.attention_heads > 1 and additive:
+        return MultiHeadAdditiveAttention(
+            dec.hidden_size, encoder_size, dec.attention_size, dec.attention_heads
+        )
+    if dec.attention == "luong" and dec.luong_score == "scaled_dot":
+        return ScaledDotAttention(dec.hidden_size, encoder_size, dec.attention_size, dec.attention_heads)
+    if additive:
         return AdditiveAttention(dec.hidden_size, encoder_size, dec.attention_size)
     if dec.luong_score == "general":
         return GeneralAttention(dec.hidden_size, encoder_size)

@@ -29,21 +29,9 @@ SAFE_TO_CHANGE = (
     "train.log_every",
     "train.examples",
     "train.threads",
+    "train.tensorboard",
     "search.",
     "cache_dir",
-)
-VALIDATION_COLUMNS = (
-    "epoch",
-    "step",
-    "train_loss",
-    "valid_loss",
-    "valid_ppl",
-    "bleu",
-    "chrf",
-    "lr",
-    "train_tokens",
-    "train_seconds",
-    "elapsed_seconds",
 )
 
 
@@ -118,9 +106,11 @@ class RunDir:
 
     def write_validations(self, rows: list[dict]) -> None:
         """Rewrite validations.tsv from the saved history (atomic), so that after a resume it
-        never holds rows of validations that the checkpoint does not know about."""
+        never holds rows of validations that the checkpoint does not know about. The columns are
+        the rows' keys: the training figures around the task's validation metrics."""
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=VALIDATION_COLUMNS, delimiter="\t", lineterminator="\n")
+        columns = list(rows[0]) if rows else []
+        writer = csv.DictWriter(buf, fieldnames=columns, delimiter="\t", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         tmp = self.path / ".validations.tsv.tmp"

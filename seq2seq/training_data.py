@@ -6,7 +6,8 @@ trained, so a bad path fails at once."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import data, tokenizer
@@ -16,16 +17,55 @@ from .errors import UserError
 log = logging.getLogger("seq2seq")
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainingData:
+    cfg: Config
+    digest: str  # of the training files' content
     tokenizer: tokenizer.Tokenizer
-    train: data.Corpus
+    train: data.Corpus  # deterministically segmented
     valid: data.Corpus
     valid_src: list[str]
     valid_ref: list[str]
+    _sampled: data.Corpus | None = field(default=None, repr=False)
+
+    def for_epoch(self, epoch: int, resuming: bool = False) -> data.Corpus:
+        """The training corpus of `epoch` (0-based): `train`, or with tokenizer.sampling_alpha a
+        new sampled segmentation (Kudo 2018). It is kept in the cache until the epoch is over, so
+        a run resumed inside the epoch trains on the very same one; `resuming` a run whose copy is
+        gone (another cache_dir, another machine) samples anew, and says so."""
+        t = self.cfg.tokenizer
+        if not t.sampling_alpha:
+            return self.train
+        sampling = data.Sampling(
+            t.sampling_alpha, t.sampling_nbest, f"seed {self.cfg.train.seed}, epoch {epoch}"
+        )
+        d, cache = self.cfg.data, Path(self.cfg.cache_dir)
+        exists = data.sampled_corpus_exists(self.digest, self.tokenizer, cache, sampling)
+        if resuming and not exists:
+            log.warning(
+                f"the sampled segmentation of epoch {epoch + 1} is no longer in {cache}: sampling a new "
+                "one, so the rest of this epoch differs from an uninterrupted run"
+            )
+        corpus = data.encode_corpus(
+            Path(d.train_src), Path(d.train_tgt), self.digest, self.tokenizer, cache, sampling
+        )
+        if self._sampled is not None and self._sampled.directory != corpus.directory:
+            self.drop_sampled()
+        self._sampled = corpus
+        return corpus
+
+    def drop_sampled(self) -> None:
+        """Close and delete the current epoch's sampled copy (at an epoch's end)."""
+        if self._sampled is not None:
+            self._sampled.close()
+            shutil.rmtree(self._sampled.directory, ignore_errors=True)
+            self._sampled = None
 
     def close(self) -> None:
-        """Close the corpus files (the training loop reads batches from them until the end)."""
+        """Close the corpus files (the training loop reads batches from them until the end). An
+        epoch's sampled copy stays in the cache: an interrupted run resumes on it."""
+        if self._sampled is not None:
+            self._sampled.close()
         self.train.close()
         self.valid.close()
 
@@ -66,7 +106,7 @@ def load_training_data(cfg: Config, saved: tokenizer.Tokenizer | None = None) ->
         f"data: {len(train_data):,} training pairs ({len(train_data) - usable:,} longer than "
         f"{d.max_len} pieces skipped), {len(valid_data):,} validation pairs"
     )
-    return TrainingData(tok, train_data, valid_data, valid_src, valid_ref)
+    return TrainingData(cfg, digest, tok, train_data, valid_data, valid_src, valid_ref)
 
 
 def whole_updates(n_batches: int, per_update: int) -> int:

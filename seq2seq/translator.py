@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,31 +22,57 @@ from . import evaluate
 from .checkpoint import atomic_save, average_weights, bundle, load_bundle, model_from_bundle
 from .config import Config, SearchConfig
 from .data import read_lines
+from .ensemble import Ensemble
 from .errors import UserError
 from .evaluate import Translation
+from .line_stream import line_batches
 from .model import Seq2Seq
+from .sampler import Sampler
 from .tokenizer import Tokenizer
 
 
 @dataclass
 class Translator:
-    model: Seq2Seq
+    model: Seq2Seq | Ensemble
     tokenizer: Tokenizer
     config: Config
     search: SearchConfig
     precision: str
+    sampler: Sampler | None = None  # sample instead of searching (chat)
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str = "cpu", precision: str | None = None, **search: float | int | None
+        cls,
+        paths: str | Path | Sequence[str | Path],
+        device: str = "cpu",
+        precision: str | None = None,
+        **search: float | int | None,
     ) -> Translator:
-        """Load a model file; `search` overrides the decoding settings saved in it (None: keep)."""
-        model, cfg, tokenizer = model_from_bundle(load_bundle(path), path)
+        """Load a model file, or several as an ensemble; `search` overrides the decoding settings
+        saved in the (first) file (None: keep)."""
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        loaded = [model_from_bundle(load_bundle(p), p) for p in paths]
+        for path, (_, other_cfg, _) in zip(paths, loaded):
+            if other_cfg.task != "translate":
+                raise UserError(
+                    f"{path} is a classifier (task: {other_cfg.task}), not a translation model; "
+                    f"use seq2seq classify {path}, or seq2seq test {path} with --src and --ref"
+                )
+        _, cfg, tokenizer = loaded[0]
+        for path, (_, _, other) in zip(paths[1:], loaded[1:]):
+            for side, name in (("tgt", "target"), ("src", "source")):
+                if not getattr(tokenizer, side).same_as(getattr(other, side)):
+                    raise UserError(
+                        f"{path} has another {name} vocabulary than {paths[0]}; the models of an ensemble "
+                        "must share it (train them with the same data and tokenizer settings)"
+                    )
         if device == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda, but PyTorch sees no GPU; use --device cpu")
         settings = dataclasses.replace(cfg.search, **{k: v for k, v in search.items() if v is not None})
         precision = precision or cfg.train.precision
-        return cls(evaluate.inference_copy(model.to(device), precision), tokenizer, cfg, settings, precision)
+        models = [model.to(device) for model, _, _ in loaded]
+        model = models[0] if len(models) == 1 else Ensemble(models)
+        return cls(evaluate.inference_copy(model, precision), tokenizer, cfg, settings, precision)
 
     def translate(
         self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False
@@ -61,6 +85,7 @@ class Translator:
             n_best,
             with_attention,
             max_src_len=self.config.data.max_len,
+            sampler=self.sampler,
         )
 
 
@@ -148,29 +173,13 @@ def stream(
     plot_dir: Path | None = None,
     batch_lines: int = 4096,
 ) -> int:
-    """Translate a byte stream line by line, one output line per input line, in order.
-
-    A reader thread queues input lines; each round translates every line already waiting (up to
-    `batch_lines`) and flushes the answers. In a pipe the queue is full, so work is batched; at a
-    terminal each line is answered as soon as it is entered. Returns the number of lines.
-    """
-    lines: queue.Queue = queue.Queue(maxsize=4 * batch_lines)
-    threading.Thread(target=_read_into, args=(source, lines), daemon=True).start()
-    done, count = False, 0
-    while not done:
-        raws = [lines.get()]
-        while raws[-1] is not None and len(raws) < batch_lines:
-            try:
-                raws.append(lines.get_nowait())
-            except queue.Empty:
-                break
-        done = raws[-1] is None
-        texts = [
-            _decode_line(raw, count + i + 1, warn) for i, raw in enumerate(r for r in raws if r is not None)
-        ]
-        if texts:
-            write_translations(translator, texts, sink, fmt, n_best, warn, plot_dir, first_line=count + 1)
-            count += len(texts)
+    """Translate a byte stream line by line, one output line per input line, in order, flushed
+    after every batch of lines (`line_batches`: a pipe is batched, a terminal answered at once).
+    Returns the number of lines."""
+    count = 0
+    for first, texts in line_batches(source, warn, batch_lines):
+        write_translations(translator, texts, sink, fmt, n_best, warn, plot_dir, first_line=first)
+        count += len(texts)
     return count
 
 
@@ -199,21 +208,6 @@ def write_translations(
         if plot_dir is not None and t.hypotheses and t.hypotheses[0].attention is not None:
             plot_attention(t, translator.tokenizer, plot_dir / f"line{number:06d}.png")
     sink.flush()
-
-
-def _read_into(source: BinaryIO, lines: queue.Queue) -> None:
-    for raw in source:
-        lines.put(raw)
-    lines.put(None)
-
-
-def _decode_line(raw: bytes, number: int, warn: Callable[[str], None]) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        warn(f"line {number}: bytes that are not UTF-8 were replaced by U+FFFD")
-    return text.rstrip("\r\n")
 
 
 def _as_json(t: Translation, tok: Tokenizer) -> dict:

@@ -83,6 +83,56 @@ MESSAGES = {
     "warning-not-utf8": "seq2seq: warning: line 5: bytes that are not UTF-8 were replaced by U+FFFD",
     "warning-long-line": "seq2seq: warning: line 6: longer than the 12 pieces the model was trained on; "
     "translated in 9 parts, joined with spaces",
+    # classification and chat (test_classify.py, test_config.py, test_chat.py)
+    "classifier-to-translate": (
+        "seq2seq: error: runs/classify_toy/best.pt is a classifier (task: classify), not a translation "
+        "model; use seq2seq classify runs/classify_toy/best.pt, or seq2seq test runs/classify_toy/best.pt"
+        " with --src and --ref"
+    ),
+    "translation-model-to-classify": (
+        "seq2seq: error: runs/toy/best.pt is a translation model (task: translate), not a classifier; use"
+        " seq2seq translate runs/toy/best.pt, or train a classifier with task: classify"
+    ),
+    "unknown-label": (
+        "seq2seq: error: ref.labels, line 3: unknown label 'cooking'; the labels the model knows are: "
+        "food, music, sport, weather"
+    ),
+    "label-lines-differ": (
+        "seq2seq: error: data/train.txt has 50 lines but short.labels has 7; a label file must be line-"
+        "aligned with its text file, one label per line"
+    ),
+    "no-label": "seq2seq: error: train.labels, line 12: no label; every line needs one label",
+    "classify-needs-valid-labels": (
+        "seq2seq: error: task: classify needs classify.valid_labels, a file of one label per line, line-"
+        "aligned with data.valid_src"
+    ),
+    "decoder-in-classify": (
+        "seq2seq: error: model.decoder is not used by task: classify, which pools the states of the "
+        "recurrent model.encoder; remove model.decoder"
+    ),
+    "train-tgt-in-classify": (
+        "seq2seq: error: data.train_tgt is for task: translate; a classifier reads its labels from "
+        "classify.train_labels (remove data.train_tgt)"
+    ),
+    "beam-on-classifier": (
+        "seq2seq: error: --beam is for translation models; runs/classify_toy/best.pt is a classifier"
+    ),
+    "temperature-without-sample": "seq2seq: error: --temperature is a sampling setting; add --sample",
+    "sample-and-beam": (
+        "seq2seq: error: --sample and --beam/--greedy are two ways to pick a reply; give one of them"
+    ),
+    # serving (test_server.py)
+    "port-in-use": (
+        "seq2seq: error: cannot listen on 127.0.0.1:8000: Address already in use; choose another --port "
+        "(0: any free one)"
+    ),
+    "serve-extra-missing": (
+        "seq2seq: error: seq2seq serve needs FastAPI and uvicorn: pip install 'seq2seq[serve]'"
+    ),
+    "beam-above-max-beam": (
+        "seq2seq: error: the default beam (20) is above --max-beam 16; raise --max-beam or pass a smaller"
+        " --beam"
+    ),
 }
 
 _SHOWN = ("seq2seq: error: ", "seq2seq: warning: ", "interrupted", "resuming ")

@@ -29,8 +29,8 @@ from conftest import write_reversal
 from readme_messages import MESSAGES, message, pattern
 
 import seq2seq.checkpoint
-import seq2seq.train
 import seq2seq.train_state
+import seq2seq.translation_task
 import seq2seq.validation
 from seq2seq.checkpoint import load_bundle
 from seq2seq.config import config_from_dict
@@ -204,7 +204,7 @@ def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeyp
     not say that last.pt holds this update (resuming would silently go back further)."""
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip("SIGINT is not Python's default handler here")
-    calls, loss = [], seq2seq.train.sequence_loss
+    calls, loss = [], seq2seq.translation_task.sequence_loss
 
     def ctrl_c_twice_in_update_5(*args):
         calls.append(1)
@@ -214,7 +214,7 @@ def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeyp
                 time.sleep(0.01)  # the handler runs here; after the second one, raises here
         return loss(*args)
 
-    monkeypatch.setattr(seq2seq.train, "sequence_loss", ctrl_c_twice_in_update_5)
+    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", ctrl_c_twice_in_update_5)
     run = tmp_path / "run"
     cfg = config_from_dict(toy_config(toy, checkpoint_every=3) | {"run_dir": str(run)})
 
@@ -306,14 +306,14 @@ def saved_copies(monkeypatch) -> list[bytes]:
 def test_a_non_finite_loss_stops_the_run_and_leaves_last_pt_as_it_was(
     toy, tmp_path, monkeypatch, restore_globals, saved_copies, bad
 ):
-    calls, loss = [], seq2seq.train.sequence_loss
+    calls, loss = [], seq2seq.translation_task.sequence_loss
 
     def going_bad_at_update_8(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * bad if len(calls) >= 8 else summed), count
 
-    monkeypatch.setattr(seq2seq.train, "sequence_loss", going_bad_at_update_8)
+    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", going_bad_at_update_8)
     cfg = config_from_dict(toy_config(toy) | {"run_dir": str(tmp_path / "run")})
 
     with pytest.raises(UserError) as error:
@@ -360,14 +360,14 @@ def test_fp16_gradients_that_keep_overflowing_stop_the_run_with_advice(
 ):
     """A loss so large that its fp16 gradients overflow at every scale: the gradient scaler skips
     the updates and shrinks; the run stops with a message instead of silently learning nothing."""
-    calls, loss = [], seq2seq.train.sequence_loss
+    calls, loss = [], seq2seq.translation_task.sequence_loss
 
     def huge_from_update_8(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * 1e30 if len(calls) >= 8 else summed), count
 
-    monkeypatch.setattr(seq2seq.train, "sequence_loss", huge_from_update_8)
+    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", huge_from_update_8)
     cfg = config_from_dict(toy_config(toy, precision="fp16", epochs=20) | {"run_dir": str(tmp_path / "run")})
 
     with pytest.raises(UserError) as error:
@@ -382,14 +382,14 @@ def test_fp16_gradients_that_keep_overflowing_stop_the_run_with_advice(
 def test_an_fp16_overflow_in_the_forward_pass_names_the_fp16_range(
     toy, tmp_path, monkeypatch, restore_globals
 ):
-    calls, loss = [], seq2seq.train.sequence_loss
+    calls, loss = [], seq2seq.translation_task.sequence_loss
 
     def infinite_from_update_3(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * float("inf") if len(calls) >= 3 else summed), count
 
-    monkeypatch.setattr(seq2seq.train, "sequence_loss", infinite_from_update_3)
+    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", infinite_from_update_3)
     cfg = config_from_dict(toy_config(toy, precision="fp16") | {"run_dir": str(tmp_path / "run")})
     with pytest.raises(UserError, match="fp16 holds values up to 65504"):
         train(cfg)

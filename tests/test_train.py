@@ -41,10 +41,10 @@ def test_accumulating_two_batches_is_one_update_over_both(tmp_path, corpus, rest
             oracle.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay
         )
         first, second = np.arange(0, 7), np.arange(7, 16)
-        joined = trainer.train_data.batch(np.concatenate([first, second]))
+        joined = trainer.corpora.train.batch(np.concatenate([first, second]))
 
         trainer.model.train()
-        trainer.update([trainer.train_data.batch(first), trainer.train_data.batch(second)])
+        trainer.update([trainer.corpora.train.batch(first), trainer.corpora.train.batch(second)])
 
         real = joined.tgt_out != PAD_ID
         logits = oracle(joined.src, joined.src_lengths, joined.tgt_in, real)
@@ -65,7 +65,7 @@ def test_an_epoch_is_made_of_whole_updates(tmp_path, corpus, restore_globals):
     """With accumulate: 2 and an odd number of batches, every update takes two batches and the
     last batch of the epoch's order is left out, as two processes with one batch each leave it."""
     trainer = trainer_for(tmp_path, corpus, accumulate=2)
-    lengths = (trainer.train_data.src_lengths, trainer.train_data.tgt_lengths)
+    lengths = (trainer.corpora.train.src_lengths, trainer.corpora.train.tgt_lengths)
     trainer.close()
     seed = trainer.cfg.train.seed
     budgets = [b for b in range(120, 400, 7) if len(plan_of(trainer, lengths, b, seed)) % 2]

@@ -1,0 +1,145 @@
+"""Ensembles: several model files decode as one, averaging their log-probabilities at every step.
+An ensemble of one model twice is that model; the models must share the vocabulary; recurrent and
+Transformer models can be mixed; `translate` and `test` take several model files."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from conftest import make_pairs, tiny_config_dict, write_lines
+
+from seq2seq.checkpoint import load_model, save_model
+from seq2seq.cli import main
+from seq2seq.config import TokenizerConfig, config_from_dict
+from seq2seq.data import check_parallel, pad_src
+from seq2seq.ensemble import Ensemble
+from seq2seq.model import build_model
+from seq2seq.tokenizer import BOS_ID, train_or_load
+from seq2seq.translator import Translator
+
+LINES = ["ba ca da", "fe ge", "hi ja ki la ma", ""]
+
+
+def save_tiny(root, name, tokenizer, seed, **model) -> str:
+    raw = tiny_config_dict(root)
+    raw["model"] = raw["model"] | model
+    if model.get("architecture") == "transformer":
+        raw["model"].pop("encoder"), raw["model"].pop("decoder")
+    cfg = config_from_dict(raw)
+    torch.manual_seed(seed)
+    net = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
+    with torch.no_grad():  # an untrained model's outputs are too flat to tell models apart
+        for p in net.parameters():
+            p.mul_(8.0)
+    save_model(root / name, net, cfg, tokenizer)
+    return str(root / name)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tokenizer):
+    root = tmp_path_factory.mktemp("ensemble")
+    transformer = {
+        "architecture": "transformer",
+        "transformer": {"encoder_layers": 1, "decoder_layers": 1, "d_model": 8, "heads": 2, "d_ff": 16},
+    }
+    return {
+        "a": save_tiny(root, "a.pt", tokenizer, seed=0),
+        "b": save_tiny(root, "b.pt", tokenizer, seed=1),
+        "t": save_tiny(root, "t.pt", tokenizer, seed=2, **transformer),
+    }
+
+
+def translations(translator, lines=LINES, n_best=2):
+    return [
+        (t.texts, [h.tokens for h in t.hypotheses], [h.score for h in t.hypotheses])
+        for t in translator.translate(lines, n_best=n_best)
+    ]
+
+
+def test_an_ensemble_of_one_model_twice_is_that_model(models):
+    single = Translator.load(models["a"], beam_size=3)
+    twice = Translator.load([models["a"], models["a"]], beam_size=3)
+    assert isinstance(twice.model, Ensemble)
+    for (texts, tokens, scores), (texts2, tokens2, scores2) in zip(translations(single), translations(twice)):
+        assert texts == texts2 and tokens == tokens2
+        assert scores == pytest.approx(scores2, abs=1e-4)
+
+
+def test_each_step_averages_the_models_log_probabilities(models):
+    nets = [load_model(models[k])[0] for k in ("a", "b", "t")]
+    ensemble = Ensemble(nets).eval()
+    src, lengths = pad_src([torch.tensor([5, 6, 7]).numpy(), torch.tensor([8, 9]).numpy()])
+    prev = torch.full((2,), BOS_ID)
+    with torch.no_grad():
+        memory, state = ensemble.encode(src, lengths)
+        logp, state, attention = ensemble.decode_step(prev, memory, state)
+        expected, weights = [], []
+        for net in nets:
+            m, s = net.encode(src, lengths)
+            logits, _, a = net.decode_step(prev, m, s)
+            expected.append(torch.log_softmax(logits, -1))
+            weights.append(a)
+    torch.testing.assert_close(logp, torch.stack(expected).mean(0))
+    torch.testing.assert_close(attention, torch.stack(weights).mean(0))
+    assert torch.allclose(attention.sum(-1), torch.ones(2))
+    # and the states it returns reorder like any model's
+    picked = state.select(torch.tensor([1, 1, 0]))
+    assert len(picked.members) == 3
+
+
+def test_translate_and_test_take_several_model_files(models, tmp_path, capsys, restore_globals):
+    with pytest.raises(SystemExit) as e:
+        main(["translate", models["a"], models["b"], models["t"], "ba ca da", "fe ge", "--beam", "2"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out.splitlines()
+    ensemble = Translator.load([models["a"], models["b"], models["t"]], beam_size=2)
+    assert out == [t.text for t in ensemble.translate(["ba ca da", "fe ge"])]
+
+    src, ref = make_pairs(5, seed=9)
+    write_lines(tmp_path / "t.src", src), write_lines(tmp_path / "t.ref", ref)
+    with pytest.raises(SystemExit) as e:
+        main(
+            [
+                "test",
+                models["a"],
+                models["b"],
+                "--src",
+                str(tmp_path / "t.src"),
+                "--ref",
+                str(tmp_path / "t.ref"),
+                "--json",
+            ]
+        )
+    assert e.value.code == 0
+    assert '"bleu"' in capsys.readouterr().out
+
+
+def test_models_with_another_vocabulary_are_refused_in_one_line(models, tmp_path, capsys, restore_globals):
+    src, tgt = make_pairs(300, seed=0)
+    paths = write_lines(tmp_path / "x.src", src), write_lines(tmp_path / "x.tgt", tgt)
+    other = train_or_load(
+        TokenizerConfig(vocab_size=50), *paths, check_parallel(*paths), tmp_path / "c", print
+    )
+    foreign = save_tiny(tmp_path, "foreign.pt", other, seed=0)
+    with pytest.raises(SystemExit) as e:
+        main(["translate", models["a"], foreign, "ba ca da"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another target vocabulary" in err[0] and "must share it" in err[0]
+
+
+def test_a_chosen_attention_head_is_reported(models, capsys, restore_globals):
+    with pytest.raises(SystemExit) as e:
+        main(["translate", models["t"], "ba ca da", "--format", "jsonl", "--attention-head", "5"])
+    assert e.value.code == 2
+    assert "--attention-head 5: head 5 does not exist; the model has heads 0 to 1" in capsys.readouterr().err
+    translator = Translator.load(models["t"], beam_size=1)
+    average = translator.translate(["ba ca da"], with_attention=True)[0].hypotheses[0].attention
+    heads = []
+    for head in (0, 1):
+        chosen = copy.deepcopy(translator)
+        chosen.model.show_head(head)
+        heads.append(chosen.translate(["ba ca da"], with_attention=True)[0].hypotheses[0].attention)
+    torch.testing.assert_close(average, (heads[0] + heads[1]) / 2)
