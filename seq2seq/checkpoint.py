@@ -1,9 +1,9 @@
 """Model files: one self-contained, safely loadable file per model, written atomically.
 
-A model file holds the weights, the resolved config, the SentencePiece model(s), the toolkit
-version and a format version; `last.pt` also holds the full training state for exact resuming.
-Only tensors and plain Python values go in, so loading uses torch.load(weights_only=True) and
-never runs code from the file.
+A model file holds the weights, the resolved config (a classifier's label list included), the
+SentencePiece model(s), the toolkit version and a format version; `last.pt` also holds the full
+training state for exact resuming. Only tensors and plain Python values go in, so loading uses
+torch.load(weights_only=True) and never runs code from the file.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from . import __version__
 from .config import Config, config_from_dict, to_dict
 from .errors import UserError
-from .model import Seq2Seq, build_model
+from .model import build
 from .tokenizer import Tokenizer
 
 FORMAT = "seq2seq-model"
@@ -63,7 +64,7 @@ def _umask() -> int:
     return mask
 
 
-def bundle(model: Seq2Seq, cfg: Config, tokenizer: Tokenizer, train_state: dict | None = None) -> dict:
+def bundle(model: nn.Module, cfg: Config, tokenizer: Tokenizer, train_state: dict | None = None) -> dict:
     out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -78,7 +79,7 @@ def bundle(model: Seq2Seq, cfg: Config, tokenizer: Tokenizer, train_state: dict 
 
 
 def save_model(
-    path: str | Path, model: Seq2Seq, cfg: Config, tokenizer: Tokenizer, train_state: dict | None = None
+    path: str | Path, model: nn.Module, cfg: Config, tokenizer: Tokenizer, train_state: dict | None = None
 ) -> None:
     atomic_save(bundle(model, cfg, tokenizer, train_state), path)
 
@@ -130,10 +131,11 @@ def config_of(data: dict, path: str | Path) -> Config:
         raise UserError(f"{path} holds a config this version cannot read ({e})") from None
 
 
-def model_from_bundle(data: dict, path: str | Path) -> tuple[Seq2Seq, Config, Tokenizer]:
+def model_from_bundle(data: dict, path: str | Path) -> tuple[nn.Module, Config, Tokenizer]:
+    """The model (a Seq2Seq or, for task: classify, a TextClassifier), its config and tokenizer."""
     cfg = config_of(data, path)
     tokenizer = Tokenizer.from_state(data["tokenizer"])
-    model = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
+    model = build(cfg, len(tokenizer.src), len(tokenizer.tgt))
     try:
         model.load_state_dict(data["model"])
     except (RuntimeError, KeyError) as e:
@@ -152,7 +154,7 @@ def average_weights(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, tor
     }
 
 
-def load_model(path: str | Path) -> tuple[Seq2Seq, Config, Tokenizer]:
+def load_model(path: str | Path) -> tuple[nn.Module, Config, Tokenizer]:
     """Model (eval mode, CPU), its config and tokenizer from a model file."""
     model, cfg, tokenizer = model_from_bundle(load_bundle(path), path)
     return model.eval(), cfg, tokenizer

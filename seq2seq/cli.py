@@ -1,4 +1,4 @@
-"""Command line: `seq2seq train | test | translate | average`.
+"""Command line: `seq2seq train | test | translate | classify | chat | score | serve | plot | average`.
 
 Each command is a module `cli_<command>.py` with `add_command(subparsers)`, which defines its
 arguments and sets `func`, the handler that calls one function below it. Here: the assembly of the
@@ -13,11 +13,32 @@ import logging
 import os
 import sys
 
-from . import __version__, cli_average, cli_test, cli_train, cli_translate
+from . import (
+    __version__,
+    cli_average,
+    cli_chat,
+    cli_classify,
+    cli_plot,
+    cli_score,
+    cli_serve,
+    cli_test,
+    cli_train,
+    cli_translate,
+)
 from .errors import UserError
 
 # the commands, in the order `seq2seq --help` lists them
-COMMANDS = (cli_train, cli_test, cli_translate, cli_average)
+COMMANDS = (
+    cli_train,
+    cli_test,
+    cli_translate,
+    cli_classify,
+    cli_chat,
+    cli_score,
+    cli_serve,
+    cli_plot,
+    cli_average,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,7 +49,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="seq2seq", description="Attention RNN neural machine translation.")
+    parser = _Parser(
+        prog="seq2seq", description="Attention RNN neural machine translation, text classification and chat."
+    )
     parser.add_argument("--version", action="version", version=f"seq2seq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS:

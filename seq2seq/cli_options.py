@@ -1,9 +1,14 @@
 """What several commands share: --debug, the decoding options and the translator they describe,
-and argument types that refuse a bad number in one line."""
+reading --input and warning on stderr, and argument types that refuse a bad number in one line."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import UserError
 
 
 def add_debug(p: argparse.ArgumentParser) -> None:
@@ -11,14 +16,20 @@ def add_debug(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def add_decoding(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam", type=positive, help="beam size (default: the model's config)")
-    p.add_argument("--greedy", action="store_true", help="greedy search (same as --beam 1)")
-    p.add_argument("--length-penalty", type=non_negative, help="GNMT length penalty alpha")
-    p.add_argument(
-        "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
-    )
-    p.add_argument("--batch-tokens", type=positive, help="source tokens per decoding batch")
+def add_decoding(p: argparse.ArgumentParser, search: bool = True) -> None:
+    """The options of decoding with a model; without `search`, only batch size, device and
+    precision (for commands that read the model's probabilities but do not search)."""
+    if search:
+        p.add_argument("--beam", type=positive, help="beam size (default: the model's config)")
+        p.add_argument("--greedy", action="store_true", help="greedy search (same as --beam 1)")
+        p.add_argument("--length-penalty", type=non_negative, help="GNMT length penalty alpha")
+        p.add_argument(
+            "--max-len-ratio", type=non_negative, help="output length <= ratio x source length + offset"
+        )
+        p.add_argument("--max-len-offset", type=count, help="the offset of that limit, in pieces")
+    else:
+        p.set_defaults(beam=None, greedy=False, length_penalty=None, max_len_ratio=None, max_len_offset=None)
+    p.add_argument("--batch-tokens", type=positive, help="source tokens per batch")
     p.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
@@ -58,8 +69,23 @@ def load_translator(args: argparse.Namespace):
         beam_size=1 if args.greedy else args.beam,
         length_penalty=args.length_penalty,
         max_len_ratio=args.max_len_ratio,
+        max_len_offset=args.max_len_offset,
         batch_tokens=args.batch_tokens,
     )
+
+
+def open_input(path: Path) -> BinaryIO:
+    """The --input file, opened for reading bytes."""
+    if path.is_dir():
+        raise UserError(f"--input {path} is a directory; give a text file")
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise UserError(f"cannot read --input {path}: {e.strerror}") from None
+
+
+def warn(message: str) -> None:
+    print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
 
 
 def positive(text: str) -> int:
@@ -69,6 +95,16 @@ def positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
     return value
 
 

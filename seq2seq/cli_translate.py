@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .cli_options import add_debug, add_decoding, load_translator, positive
+from .cli_options import add_debug, add_decoding, load_translator, open_input, positive, warn
 from .errors import UserError
 
 
@@ -63,11 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.input and args.output and Path(args.input).resolve() == Path(args.output).resolve():
         raise UserError("--output is the --input file; choose another output file")
 
-    def warn(message: str) -> None:
-        print(f"seq2seq: warning: {message}", file=sys.stderr, flush=True)
-
     # the input is opened before the output is created: a bad --input leaves no empty output file
-    source = _open_input(Path(args.input)) if args.input else sys.stdin.buffer
+    source = open_input(Path(args.input)) if args.input else sys.stdin.buffer
     try:
         sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
         if sys.stderr.isatty():  # at a terminal; in a pipeline stderr carries only the lines' warnings
@@ -97,12 +94,3 @@ def _split_models(args: argparse.Namespace) -> list[str]:
         count += 1
     args.models = words[:count]
     return words[count:]
-
-
-def _open_input(path: Path):
-    if path.is_dir():
-        raise UserError(f"--input {path} is a directory; give a text file")
-    try:
-        return open(path, "rb")
-    except OSError as e:
-        raise UserError(f"cannot read --input {path}: {e.strerror}") from None

@@ -24,12 +24,14 @@ __all__ = ["Config", "apply_override", "config_from_dict", "flatten", "load_conf
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Parallel plain-text files, one sentence per line; paths are relative to the working directory."""
+    """Plain-text files, one sentence per line; paths are relative to the working directory. A
+    translation reads line-aligned src and tgt files; a classifier reads src texts (its labels are
+    in the classify section)."""
 
     train_src: str
-    train_tgt: str
     valid_src: str
-    valid_tgt: str
+    train_tgt: str = ""  # required by task: translate
+    valid_tgt: str = ""
     max_len: int = ranged(100, 1)  # training pairs longer than this (pieces, either side) are skipped
     batch_tokens: int = ranged(4096, 1)  # padded tokens per batch: sentences x longest side
     batch_sentences: int = ranged(0, 0)  # at most this many sentences per batch; 0: no limit
@@ -78,6 +80,8 @@ class DecoderConfig:
     layer_norm: bool = False  # layer normalization inside the recurrent cells
     residual: bool = False  # residual connections between stacked layers, from layer 2 on
     embedding_dropout: float = ranged(0.0, 0.0, 1.0, hi_open=True)  # drop whole word vectors
+    # bahdanau only: tanh(W [s_i; c_i]), or the paper's maxout over s_{i-1}, E y_{i-1}, c_i (readout.py)
+    readout: Literal["tanh", "maxout"] = "tanh"
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,21 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ClassifyConfig:
+    """What only task: classify has: label files line-aligned with data.train_src / data.valid_src,
+    one label per line, and the attention-pooling head over the encoder's states."""
+
+    train_labels: str = ""
+    valid_labels: str = ""
+    # the label set in output order; empty: the sorted labels of train_labels (a run's config.yaml
+    # and its model files list them)
+    labels: tuple[str, ...] = ()
+    heads: int = ranged(1, 1)  # attention pooling heads, concatenated before the output layer
+    attention_size: int = ranged(128, 1)  # inner size of the additive score
+    dropout: float = ranged(0.3, 0.0, 1.0, hi_open=True)  # on the pooled vector
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     seed: int = ranged(42, 0)  # numpy seeds the epoch order and refuses negative seeds
     epochs: int = ranged(10, 1)
@@ -117,6 +136,9 @@ class TrainConfig:
     weight_decay: float = ranged(0.0, 0.0)
     clip_grad_norm: float = ranged(1.0, 0.0)  # 0: no clipping
     label_smoothing: float = ranged(0.1, 0.0, 1.0, hi_open=True)
+    # R-Drop (Liang et al. 2021): every batch twice through the model with two draws of dropout;
+    # this weighs the symmetric KL divergence between the two predictions; 0: off (half the cost)
+    rdrop_alpha: float = ranged(0.0, 0.0)
     accumulate: int = ranged(1, 1)  # batches per optimizer update
     schedule: Literal["constant", "plateau", "warmup_decay"] = "plateau"
     plateau_factor: float = ranged(0.5, 0.0, 1.0, hi_open=True)  # lr *= factor on a BLEU plateau
@@ -132,6 +154,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when PyTorch sees one, else the CPU
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     threads: int = ranged(0, 0)  # torch intra-op threads; 0: torch's default
+    tensorboard: bool = False  # also write TensorBoard events to run_dir/tensorboard
     # torch.compile the recurrent decoder's step, and on a GPU replay it as CUDA graphs; on the CPU
     # it does not pay (minutes of compiling, no faster: docs/benchmarks.md)
     compile: bool = False
@@ -148,14 +171,18 @@ class SearchConfig:
     batch_tokens: int = ranged(4000, 1)  # source tokens per decoding batch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
+    # translate: a sequence-to-sequence model (chat is translation from utterances to replies);
+    # classify: a text classifier with attention pooling (the classify section)
+    task: Literal["translate", "classify"] = "translate"
     run_dir: str  # where checkpoints, logs and the resolved config go
     data: DataConfig
     tokenizer: TokenizerConfig = section(TokenizerConfig)
     model: ModelConfig = section(ModelConfig)
     train: TrainConfig = section(TrainConfig)
     search: SearchConfig = section(SearchConfig)
+    classify: ClassifyConfig = section(ClassifyConfig)
     cache_dir: str = ".seq2seq-cache"  # trained tokenizers and encoded corpora, keyed by content
 
 
@@ -185,6 +212,10 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 def check(cfg: Config) -> None:
     """Rules that involve more than one key."""
+    if cfg.task == "classify":
+        _check_classify(cfg)
+    else:
+        _check_translate(cfg)
     if cfg.model.tie_src_tgt_embeddings and not cfg.tokenizer.joint:
         raise UserError("model.tie_src_tgt_embeddings needs a shared vocabulary: set tokenizer.joint: true")
     if cfg.model.architecture == "transformer":
@@ -209,6 +240,53 @@ def check(cfg: Config) -> None:
         raise UserError(f"train.min_lr ({cfg.train.min_lr}) is above train.lr ({cfg.train.lr})")
 
 
+def _check_translate(cfg: Config) -> None:
+    for key in ("train_tgt", "valid_tgt"):
+        if not getattr(cfg.data, key):
+            raise UserError(f"missing config key 'data.{key}'; add it to the config")
+    if cfg.classify != ClassifyConfig():
+        raise UserError("the classify section is for task: classify; set task: classify or remove it")
+
+
+def _check_classify(cfg: Config) -> None:
+    for key in ("train_labels", "valid_labels"):
+        if not getattr(cfg.classify, key):
+            side = key.split("_")[0]
+            raise UserError(
+                f"task: classify needs classify.{key}, a file of one label per line, "
+                f"line-aligned with data.{side}_src"
+            )
+    for key in ("train_tgt", "valid_tgt"):
+        if getattr(cfg.data, key):
+            raise UserError(
+                f"data.{key} is for task: translate; a classifier reads its labels from "
+                f"classify.{key.split('_')[0]}_labels (remove data.{key})"
+            )
+    unused = {
+        "model.architecture": cfg.model.architecture != "rnn",
+        "model.decoder": cfg.model.decoder != DecoderConfig(),
+        "model.tie_tgt_embeddings": cfg.model.tie_tgt_embeddings,
+        "model.tie_src_tgt_embeddings": cfg.model.tie_src_tgt_embeddings,
+        "search": cfg.search != SearchConfig(),
+        "tokenizer.sampling_alpha": cfg.tokenizer.sampling_alpha != 0,
+        "train.rdrop_alpha": cfg.train.rdrop_alpha != 0,
+    }
+    for key, is_set in unused.items():
+        if is_set:
+            raise UserError(
+                f"{key} is not used by task: classify, which pools the states of the recurrent "
+                f"model.encoder; remove {key}"
+            )
+    labels = cfg.classify.labels
+    if any(not label.strip() or label != label.strip() for label in labels):
+        raise UserError("classify.labels holds an empty label or one with spaces around it; remove it")
+    if len(set(labels)) < len(labels):
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        raise UserError(f"classify.labels names {', '.join(twice)} more than once; list each label once")
+    if len(labels) == 1:
+        raise UserError("classify.labels has one label; a classifier needs at least two")
+
+
 def _check_rnn(model: ModelConfig) -> None:
     enc, dec = model.encoder, model.decoder
     if model.transformer != TransformerConfig():
@@ -226,6 +304,11 @@ def _check_rnn(model: ModelConfig) -> None:
         raise UserError(
             f"model.tie_tgt_embeddings needs model.decoder.emb_size ({dec.emb_size}) equal to "
             f"model.decoder.hidden_size ({dec.hidden_size}), the size the output layer reads"
+        )
+    if dec.attention == "luong" and dec.readout != "tanh":
+        raise UserError(
+            f"model.decoder.readout: {dec.readout} is for attention: bahdanau; Luong's output layer reads "
+            "tanh(W_c [c_t; h_t]) (its eq. 5): remove model.decoder.readout or use attention: bahdanau"
         )
     if dec.attention == "luong" and dec.luong_score == "dot" and enc_out != dec.hidden_size:
         raise UserError(

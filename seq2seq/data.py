@@ -145,7 +145,8 @@ class Sampling:
 
 
 class Corpus:
-    """Token ids of a parallel corpus in a binary cache; sentences are read on demand."""
+    """Token ids of a parallel corpus in a binary cache; sentences are read on demand from its two
+    open files until `close()` (or the end of a `with` block)."""
 
     def __init__(self, directory: Path):
         self.directory = directory
@@ -156,7 +157,11 @@ class Corpus:
         self._tgt_offsets = _offsets(self.tgt_lengths)
         self._dtype = np.dtype(str(index["dtype"]))
         self._src_fd = os.open(directory / "src.bin", os.O_RDONLY)
-        self._tgt_fd = os.open(directory / "tgt.bin", os.O_RDONLY)
+        try:
+            self._tgt_fd = os.open(directory / "tgt.bin", os.O_RDONLY)
+        except OSError:
+            os.close(self._src_fd)
+            raise
 
     def __len__(self) -> int:
         return len(self.src_lengths)
@@ -172,8 +177,16 @@ class Corpus:
         return np.frombuffer(data, dtype=self._dtype).astype(np.int64)
 
     def close(self) -> None:
-        os.close(self._src_fd)
-        os.close(self._tgt_fd)
+        for fd in (self._src_fd, self._tgt_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._src_fd = self._tgt_fd = -1
+
+    def __enter__(self) -> Corpus:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def encode_corpus(
@@ -207,10 +220,7 @@ def sampled_corpus_exists(digest: str, tokenizer: Tokenizer, cache_dir: Path, sa
 
 
 def _corpus_entry(digest: str, tokenizer: Tokenizer, cache_dir: Path, sampling: Sampling | None) -> Path:
-    tok_digest = hashlib.sha256(
-        b"".join(v.proto + v.spm_ids.tobytes() for v in (tokenizer.src, tokenizer.tgt))
-    ).hexdigest()
-    key = _digest(f"{digest}:{tok_digest}")
+    key = _digest(f"{digest}:{tokenizer.digest()}")
     if sampling is None:
         return cache_dir / f"corpus-{key}"
     return cache_dir / f"corpus-{key}-sampled-{_digest(repr(astuple(sampling)))}"
@@ -243,7 +253,10 @@ def _encode_file(
 ) -> Iterator[tuple[np.ndarray, bytes]]:
     """(lengths, packed ids) per chunk of lines, in file order. A large file is encoded by one
     worker process per core, a bounded number of chunks in flight, so memory stays flat."""
-    chunks = ((vocab.proto, vocab.spm_ids, lines, dtype, sampling) for lines in _read_chunks(path))
+    chunks = (
+        (vocab.proto, vocab.spm_ids, lines, dtype, sampling, _seed(f"{sampling}:{path}:{number}"))
+        for number, lines in enumerate(_read_chunks(path))
+    )
     workers = os.cpu_count() or 1
     if workers == 1 or path.stat().st_size < _PARALLEL_BYTES:
         yield from map(_encode_chunk, chunks)
@@ -265,17 +278,22 @@ def _read_chunks(path: Path) -> Iterator[list[str]]:
 
 
 def _encode_chunk(
-    job: tuple[bytes, np.ndarray, list[str], np.dtype, Sampling | None],
+    job: tuple[bytes, np.ndarray, list[str], np.dtype, Sampling | None, int],
 ) -> tuple[np.ndarray, bytes]:
-    proto, spm_ids, lines, dtype, sampling = job
+    proto, spm_ids, lines, dtype, sampling, seed = job
     vocab = SubwordVocab(proto, spm_ids)
     if sampling is None:
         ids = vocab.encode(lines, threads=1)
     else:
-        ids = vocab.sample(lines, sampling.alpha, sampling.nbest)
+        ids = vocab.sample(lines, sampling.alpha, sampling.nbest, seed)
     lengths = np.array([len(x) for x in ids], dtype=np.int32)
     packed = np.concatenate(ids).astype(dtype).tobytes() if ids else b""
     return lengths, packed
+
+
+def _seed(text: str) -> int:
+    """A 32-bit seed for SentencePiece, different for every epoch, file and chunk."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % (2**32 - 1)
 
 
 def _digest(text: str) -> str:

@@ -1,7 +1,8 @@
 """The target side: a stacked GRU/LSTM decoder with attention, in Bahdanau's or Luong's wiring.
 
 BahdanauDecoder (arXiv:1409.0473, appendix A.2): attend with the previous state s_{i-1}, then step
-    c_i = attend(s_{i-1}, h);  s_i = RNN([E y_{i-1}; c_i], s_{i-1});  o_i = tanh(W_o [s_i; c_i])
+    c_i = attend(s_{i-1}, h);  s_i = RNN([E y_{i-1}; c_i], s_{i-1});  o_i = readout (readout.py):
+    tanh(W_o [s_i; c_i]) by default, or the paper's maxout over s_{i-1}, E y_{i-1}, c_i (A.2.2)
 LuongDecoder (arXiv:1508.04025, section 3): step, then attend with the new state, input feeding
     h_t = RNN([E y_{t-1}; o~_{t-1}], h_{t-1});  c_t = attend(h_t, h);  o~_t = tanh(W_c [c_t; h_t])
 Both: p(y_t) = softmax(W_s o_t). Dims: B batch, T target length, S source length, E embedding,
@@ -26,6 +27,7 @@ from .attention import Attention
 from .cells import RecurrentCell, State
 from .dropout import Dropout, EmbeddingDropout
 from .encoder import EncoderOutput
+from .readout import Readout, TanhReadout
 from .step_linear import StepLinear, summed_step_gradients
 
 
@@ -70,7 +72,10 @@ class AttentionDecoder(nn.Module):
         dropout: float,
         embedding_dropout: float = 0.0,
         residual: bool = False,
+        readout: nn.Module | None = None,
     ):
+        """`readout`: maps the readout input (of `readout_input_size`) to the output layer's input
+        (H); default tanh(W x + b) as a plain Linear (the caller applies the tanh)."""
         super().__init__()
         hidden, gates = cells[0].hidden_size, cells[0].gates
         self.embedding = embedding
@@ -85,7 +90,8 @@ class AttentionDecoder(nn.Module):
         self.bridge = nn.Linear(encoder_size, hidden * len(cells) * cells[0].n_states)
         self.input_emb = nn.Linear(embedding.embedding_dim, gates * hidden)  # holds b_i
         self.input_layers = nn.ModuleList(StepLinear(hidden, gates * hidden) for _ in cells[1:])
-        self.readout = StepLinear(readout_input_size, hidden)  # per step in Luong's wiring
+        # Luong's wiring applies the readout at every step (a StepLinear); Bahdanau's after the loop
+        self.readout = readout if readout is not None else StepLinear(readout_input_size, hidden)
         self.output = nn.Linear(hidden, embedding.num_embeddings)
         self._compiled: Callable | None = None  # compile_steps()
 
@@ -111,7 +117,8 @@ class AttentionDecoder(nn.Module):
 
         With `positions` (B, T) bool, logits only at those positions, (N, V): training scores
         the real target tokens only, so padding costs nothing in the output layer."""
-        x_emb = self._embed(tgt_in)  # (B, T, G)
+        emb = self.dropout(self.embedding_dropout(self.embedding(tgt_in)))  # (B, T, E): E y_{i-1}
+        x_emb = self.input_emb(emb)  # (B, T, G)
         layers, feed, outputs, weights = state.layers, state.feed, [], []
         recur = self._compiled or type(self).recur
         with contextlib.nullcontext() if self._compiled else summed_step_gradients(self):
@@ -121,7 +128,7 @@ class AttentionDecoder(nn.Module):
                 )
                 outputs.append(out)
                 weights.append(alpha)
-        logits = self._output(_at(torch.stack(outputs, dim=1), positions))
+        logits = self._output(_at(torch.stack(outputs, dim=1), positions), _at(emb, positions))
         return logits, DecoderState(layers, feed), torch.stack(weights, dim=1)
 
     def recur(
@@ -138,8 +145,9 @@ class AttentionDecoder(nn.Module):
         layer reads at this step (B, F), attention weights (B, S)."""
         raise NotImplementedError
 
-    def _output(self, out: Tensor) -> Tensor:
-        """What `recur` gave for the positions to score, (..., F) -> logits (..., V)."""
+    def _output(self, out: Tensor, emb: Tensor) -> Tensor:
+        """What `recur` gave for the positions to score, (..., F), and their target embeddings
+        E y_{i-1}, (..., E) -> logits (..., V)."""
         raise NotImplementedError
 
     def compile_steps(
@@ -157,10 +165,6 @@ class AttentionDecoder(nn.Module):
             if compiled
             else None
         )
-
-    def _embed(self, tgt_in: Tensor) -> Tensor:
-        """tgt_in (B, T) -> the first layer's projected inputs W_i E y + b_i, (B, T, G)."""
-        return self.input_emb(self.dropout(self.embedding_dropout(self.embedding(tgt_in))))
 
     def _stack(self, x_proj: Tensor, layers: tuple[State, ...]) -> tuple[State, ...]:
         """One step through the stacked cells; x_proj (B, G) is the first layer's projected input.
@@ -184,7 +188,8 @@ class AttentionDecoder(nn.Module):
 
 
 class BahdanauDecoder(AttentionDecoder):
-    """Attend with s_{i-1}, then step on [E y_{i-1}; c_i]; readout o_i = tanh(W_o [s_i; c_i])."""
+    """Attend with s_{i-1}, then step on [E y_{i-1}; c_i]; the readout (default: TanhReadout,
+    o_i = tanh(W_o [s_i; c_i])) feeds the output layer."""
 
     def __init__(
         self,
@@ -195,29 +200,33 @@ class BahdanauDecoder(AttentionDecoder):
         dropout: float,
         embedding_dropout: float = 0.0,
         residual: bool = False,
+        readout: Readout | None = None,
     ):
         hidden = cells[0].hidden_size
+        readout = readout or TanhReadout(hidden, embedding.embedding_dim, encoder_size)
         super().__init__(
             embedding,
             attention,
             cells,
             encoder_size,
-            hidden + encoder_size,
+            readout.in_features,
             0,
             dropout,
             embedding_dropout,
             residual,
+            readout,
         )
         self.input_context = StepLinear(encoder_size, cells[0].gates * hidden, bias=False)
 
     def recur(self, x_t, layers, feed, values, proj_keys, mask):
-        context, alpha = self.attention(self._top(layers), proj_keys, values, mask)
+        prev = self._top(layers)  # s_{i-1}
+        context, alpha = self.attention(prev, proj_keys, values, mask)
         layers = self._stack(x_t + self.input_context(context), layers)
-        return layers, feed, torch.cat([self._top(layers), context], dim=-1), alpha
+        return layers, feed, self.readout.step(prev, self._top(layers), context), alpha
 
-    def _output(self, readout_in: Tensor) -> Tensor:
-        """[s_i; c_i] (..., H + D) -> logits (..., V)."""
-        return self.output(torch.tanh(self.readout(self.dropout(readout_in))))
+    def _output(self, steps: Tensor, emb: Tensor) -> Tensor:
+        """What the readout keeps of each step (..., R') and E y_{i-1} (..., E) -> logits (..., V)."""
+        return self.output(self.readout(self.dropout(self.readout.join(steps, emb))))
 
 
 class LuongDecoder(AttentionDecoder):
@@ -254,7 +263,7 @@ class LuongDecoder(AttentionDecoder):
         feed = torch.tanh(self.readout(self.dropout(torch.cat([context, h_t], dim=-1))))  # eq. 5
         return layers, feed, feed, alpha
 
-    def _output(self, feeds: Tensor) -> Tensor:
+    def _output(self, feeds: Tensor, emb: Tensor) -> Tensor:
         """o~_t (..., H) -> logits (..., V)."""
         return self.output(feeds)
 

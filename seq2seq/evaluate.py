@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,13 +45,17 @@ def translate(
     search: SearchConfig,
     n_best: int = 1,
     with_attention: bool = False,
-    max_src_len: int = 0,
+    *,
+    max_src_len: int,
+    sampler: Callable | None = None,
 ) -> list[Translation]:
-    """Translate lines with greedy (beam_size 1) or beam search; one Translation per line, in order.
+    """Translate lines with greedy (beam_size 1) or beam search, or with `sampler` when given (a
+    `sampler.Sampler`); one Translation per line, in order.
 
     An empty line gives an empty translation. A line of more than `max_src_len` pieces (0: no
     limit) is cut into parts of at most that many pieces, each translated on its own, and the
-    parts' translations are joined with a space (their attention is not kept).
+    parts' translations are joined with a space (their attention is not kept). Validation,
+    `seq2seq test` and `seq2seq translate` all pass the model's data.max_len, so they cut alike.
     """
     model.eval()
     ids = tokenizer.src.encode(lines)
@@ -63,7 +67,7 @@ def translate(
         for start in range(0, max(len(x), 1), step):
             chunks.append(x[start : start + step])
             owner.append(i)
-    found = _decode(model, chunks, search, n_best, with_attention)
+    found = _decode(model, chunks, search, n_best, with_attention, sampler)
     per_line: list[list[list[Hypothesis]]] = [[] for _ in lines]
     for i, hyps in zip(owner, found):
         per_line[i].append(hyps)
@@ -81,7 +85,12 @@ def translate(
 
 
 def _decode(
-    model: Seq2Seq, chunks: list[np.ndarray], search: SearchConfig, n_best: int, with_attention: bool
+    model: Seq2Seq,
+    chunks: list[np.ndarray],
+    search: SearchConfig,
+    n_best: int,
+    with_attention: bool,
+    sampler: Callable | None = None,
 ) -> list[list[Hypothesis]]:
     """Decode id sequences in length-sorted token-budget batches; results in input order."""
     device = next(model.parameters()).device
@@ -91,7 +100,9 @@ def _decode(
         src, src_lengths = pad_src([chunks[i] for i in batch])
         src, src_lengths = src.to(device), src_lengths.to(device)
         max_lens = max_lengths(src_lengths, search.max_len_ratio, search.max_len_offset)
-        if search.beam_size == 1:
+        if sampler is not None:
+            found = sampler(model, src, src_lengths, max_lens, with_attention)
+        elif search.beam_size == 1:
             found = greedy_search(model, src, src_lengths, max_lens, with_attention)
         else:
             found = beam_search(
@@ -116,6 +127,7 @@ def _joined(hyps: list[Hypothesis]) -> Hypothesis:
         norm_score=sum(h.norm_score for h in hyps),
         token_logprobs=[x for h in hyps for x in h.token_logprobs],
         attention=None,
+        finished=all(h.finished for h in hyps),
     )
 
 

@@ -1,4 +1,5 @@
-"""Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn.
+"""Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn (with
+`build_classifier` for task: classify, and `build`, which picks by the task).
 
 Two families sit behind the same interface: recurrent (encoder.py, decoder.py) and the Transformer
 (transformer.py). An encoder maps (src, src_lengths) to an EncoderOutput; a decoder has `prepare`
@@ -14,10 +15,12 @@ from torch import Tensor, nn
 
 from .attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
 from .cells import CELLS, GateNorm
-from .config import DecoderConfig, EncoderConfig, ModelConfig, TransformerConfig
+from .classifier import AttentionPooling, TextClassifier
+from .config import ClassifyConfig, Config, DecoderConfig, EncoderConfig, ModelConfig, TransformerConfig
 from .decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecoder, Memory
 from .encoder import RNNEncoder
 from .multihead import MultiHeadAdditiveAttention, ScaledDotAttention
+from .readout import MaxoutReadout, TanhReadout
 from .stacked_encoder import CellRNN, StackedEncoder
 from .tokenizer import PAD_ID
 from .transformer import (
@@ -73,6 +76,13 @@ class Seq2Seq(nn.Module):
         return logits
 
 
+def build(cfg: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq | TextClassifier:
+    """The model a whole config describes: its task picks a Seq2Seq or a TextClassifier."""
+    if cfg.task == "classify":
+        return build_classifier(cfg.model.encoder, cfg.classify, src_vocab_size)
+    return build_model(cfg.model, src_vocab_size, tgt_vocab_size)
+
+
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
     if cfg.tie_src_tgt_embeddings and src_vocab_size != tgt_vocab_size:
         raise ValueError("tied source and target embeddings need one vocabulary for both sides")
@@ -91,11 +101,14 @@ def _build_rnn(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Se
     )
     encoder = _rnn_encoder(enc, src_embedding)
     cells = [CELLS[dec.rnn, dec.layer_norm](dec.hidden_size) for _ in range(dec.layers)]
-    decoder_cls = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}[dec.attention]
     attention = _attention(dec, encoder.output_size)
-    decoder = decoder_cls(
-        tgt_embedding, attention, cells, encoder.output_size, dec.dropout, dec.embedding_dropout, dec.residual
-    )
+    parts = (tgt_embedding, attention, cells, encoder.output_size)
+    parts += (dec.dropout, dec.embedding_dropout, dec.residual)
+    if dec.attention == "bahdanau":
+        readout = {"tanh": TanhReadout, "maxout": MaxoutReadout}[dec.readout]
+        decoder = BahdanauDecoder(*parts, readout(dec.hidden_size, dec.emb_size, encoder.output_size))
+    else:
+        decoder = LuongDecoder(*parts)
     model = Seq2Seq(encoder, decoder)
     for p in model.parameters():
         nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
@@ -129,6 +142,23 @@ def _rnn_encoder(enc: EncoderConfig, embedding: nn.Embedding) -> RNNEncoder | St
         batch_first=True,
     )
     return RNNEncoder(embedding, rnn, enc.dropout, enc.embedding_dropout)
+
+
+def build_classifier(enc: EncoderConfig, head: ClassifyConfig, vocab_size: int) -> TextClassifier:
+    """The recurrent encoder of a translation model under an attention-pooling head, with as many
+    outputs as head.labels names."""
+    embedding = nn.Embedding(vocab_size, enc.emb_size, padding_idx=PAD_ID)
+    encoder = _rnn_encoder(enc, embedding)
+    pooling = AttentionPooling(encoder.output_size, head.attention_size, head.heads)
+    model = TextClassifier(encoder, pooling, head.dropout, len(head.labels))
+    for p in model.parameters():
+        nn.init.uniform_(p, -_INIT_RANGE, _INIT_RANGE)
+    for module in model.modules():  # layer normalization starts as the identity
+        if isinstance(module, (GateNorm, nn.LayerNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    nn.init.zeros_(embedding.weight[PAD_ID].data)
+    return model
 
 
 def _attention(dec: DecoderConfig, encoder_size: int) -> Attention:

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from .checkpoint import config_of, load_bundle
 from .config import Config, flatten, to_dict
 from .errors import UserError
@@ -32,21 +34,9 @@ SAFE_TO_CHANGE = (
     "train.log_every",
     "train.examples",
     "train.threads",
+    "train.tensorboard",
     "search.",
     "cache_dir",
-)
-VALIDATION_COLUMNS = (
-    "epoch",
-    "step",
-    "train_loss",
-    "valid_loss",
-    "valid_ppl",
-    "bleu",
-    "chrf",
-    "lr",
-    "train_tokens",
-    "train_seconds",
-    "elapsed_seconds",
 )
 
 
@@ -100,6 +90,7 @@ class RunDir:
                 if "train_state" not in resume_from:
                     raise UserError(f"{path / 'last.pt'} holds no training state; cannot resume from it")
                 _check_same_run(config_of(resume_from, path / "last.pt"), cfg, path)
+                _check_same_threads(resume_from["train_state"].get("threads"), cfg, path)
         return cls(path, resume_from)
 
     def create(self) -> None:
@@ -120,9 +111,11 @@ class RunDir:
 
     def write_validations(self, rows: list[dict]) -> None:
         """Rewrite validations.tsv from the saved history (atomic), so that after a resume it
-        never holds rows of validations that the checkpoint does not know about."""
+        never holds rows of validations that the checkpoint does not know about. The columns are
+        the rows' keys: the training figures around the task's validation metrics."""
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=VALIDATION_COLUMNS, delimiter="\t", lineterminator="\n")
+        columns = list(rows[0]) if rows else []
+        writer = csv.DictWriter(buf, fieldnames=columns, delimiter="\t", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         tmp = self.path / ".validations.tsv.tmp"
@@ -142,6 +135,21 @@ def _check_same_run(saved: Config, new: Config, path: Path) -> None:
         raise UserError(
             f"cannot resume {path} with a config that changes the run: {listed}; "
             "restore those values or start a new run_dir"
+        )
+
+
+def _check_same_threads(saved: int | None, cfg: Config, path: Path) -> None:
+    """The sums inside a CPU's matrix products are split among its threads, so another thread count
+    rounds differently and the resumed run would not be bit-identical to one never stopped.
+    train.threads may change (e.g. from 0, torch's default, to the number that default was) as
+    long as the count stays the same. (last.pt files of older versions do not record it.)"""
+    if saved is None or cfg.train.device == "cuda":
+        return
+    now = cfg.train.threads or torch.get_num_threads()
+    if now != saved:
+        raise UserError(
+            f"cannot resume {path} with {now} CPU threads: it trained with {saved}, and the run would "
+            f"not continue bit-identically with another number; set train.threads={saved}"
         )
 
 

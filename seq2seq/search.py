@@ -7,6 +7,7 @@ size, N hypotheses kept per sentence (n-best), V vocabulary, S source length, L 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -20,9 +21,12 @@ from .tokenizer import BOS_ID, EOS_ID, PAD_ID
 class Hypothesis:
     tokens: list[int]  # target ids, without EOS
     score: float  # log p(y | x), EOS included
-    norm_score: float  # score / length_penalty(len(tokens) + 1)
+    norm_score: float  # score / length_penalty(len(token_logprobs))
     token_logprobs: list[float]  # log p of each output token, EOS included
-    attention: Tensor | None  # (len(tokens) + 1, source length with EOS), when asked for
+    attention: Tensor | None  # (len(token_logprobs), source length with EOS), when asked for
+    # False: the search stopped before it ended (no EOS; see beam_search's n-best); its score and
+    # token_logprobs then cover its tokens only
+    finished: bool = True
 
 
 def length_penalty(length: Tensor, alpha: float) -> Tensor:
@@ -98,6 +102,12 @@ def beam_search(
     done when no live hypothesis can beat its N-th best finished one any more (scores only fall
     as tokens are added, and the penalty is largest at the maximum length, so the best score a
     live one can still reach is known), or at its maximum length.
+
+    Every sentence gets N hypotheses. Fewer than N finish only when the maximum length leaves
+    room for fewer than N outputs (e.g. a limit of 0 tokens: only the empty one); the rest are
+    then the best unfinished ones: the extensions, by one token other than EOS, of the
+    hypotheses that were live at the sentence's last step (`finished=False`, one token past the
+    limit, scored without EOS).
     """
     K, N = beam_size, n_best
     B, S = src.shape
@@ -117,6 +127,7 @@ def beam_search(
     out_norm, out_scores = pool_norm.clone(), pool_scores.clone()
     out = _History.empty(B, N, steps, S if with_attention else 0, device)
 
+    unfinished: dict[int, list[Hypothesis]] = {}  # original sentence -> fill for its n-best
     active = torch.arange(B, device=device)
     prev = src.new_full((B * K,), BOS_ID)
     for t in range(steps):
@@ -145,6 +156,7 @@ def beam_search(
             pool_scores = torch.cat([pool_scores, top_scores], dim=1).gather(1, pick)
             pool = _History.cat(pool, extended).select(pick)
 
+        before, before_scores = live, live_scores  # the live hypotheses this step extended
         live_scores, pick = top_scores.masked_fill(token == EOS_ID, float("-inf")).topk(K, dim=1)
         live = extended.select(pick)
         reorder = (torch.arange(b, device=device).unsqueeze(1) * K + origin.gather(1, pick)).view(-1)
@@ -158,6 +170,12 @@ def beam_search(
             rows = active[done]
             out_norm[rows], out_scores[rows] = pool_norm[done], pool_scores[done]
             out.assign(rows, pool.rows(done))
+            short = done & torch.isneginf(pool_norm[:, -1])  # fewer than N finished
+            if bool(short.any()):
+                attn = alpha_t.float().view(b, K, -1)[short] if with_attention else None
+                step = (logits.view(b, K, -1)[short], attn, N, t, alpha)
+                found = _unfinished(before.rows(short), before_scores[short], *step)
+                unfinished.update(zip(active[short].tolist(), found))
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
@@ -171,8 +189,9 @@ def beam_search(
             flat = (keep.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
             memory, state, prev = memory.select(keep), state.select(flat), prev[flat]
 
-    return [
-        [
+    results = []
+    for b in range(B):
+        hyps = [
             _hypothesis(
                 out.tokens[b, i],
                 out.logprobs[b, i],
@@ -185,7 +204,44 @@ def beam_search(
             for i in range(N)
             if torch.isfinite(out_norm[b, i])
         ]
-        for b in range(B)
+        fill = unfinished.get(b, [])[: N - len(hyps)]
+        if with_attention:
+            fill = [dataclasses.replace(h, attention=h.attention[:, : int(src_lengths[b])]) for h in fill]
+        results.append(hyps + fill)
+    return results
+
+
+def _unfinished(
+    live: _History, scores: Tensor, logits: Tensor, attn: Tensor | None, n: int, t: int, alpha: float
+) -> list[list[Hypothesis]]:
+    """The n best one-token extensions (EOS, PAD, BOS excluded) of R sentences' live hypotheses at
+    step t, unfinished, best first. live (R, K, L), scores (R, K), logits (R, K, V), attn (R, K, S);
+    their attention keeps the batch's S columns (beam_search cuts it to the sentence's)."""
+    logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
+    logp[..., [PAD_ID, BOS_ID, EOS_ID]] = float("-inf")
+    r, k, v = logp.shape
+    cand = (scores.unsqueeze(2) + logp).view(r, k * v)
+    top_scores, top_ids = cand.topk(min(n, k * v), dim=1)  # (R, n)
+    origin, token = top_ids // v, top_ids % v
+    token_logp = logp.view(r, k * v).gather(1, top_ids)
+    h = live.extend(origin, token, token_logp, attn, t)
+    penalty = float(length_penalty(torch.tensor(t + 1), alpha))
+    return [
+        [
+            _hypothesis(
+                h.tokens[i, j],
+                h.logprobs[i, j],
+                h.attention[i, j] if attn is not None else None,
+                t + 1,
+                float(top_scores[i, j]),
+                float(top_scores[i, j]) / penalty,
+                h.attention.size(-1),
+                finished=False,
+            )
+            for j in range(top_scores.size(1))
+            if torch.isfinite(top_scores[i, j])
+        ]
+        for i in range(r)
     ]
 
 
@@ -267,11 +323,14 @@ def _hypothesis(
     score: float,
     norm_score: float,
     src_len: int,
+    finished: bool = True,
 ) -> Hypothesis:
+    """`length`: the steps the hypothesis took (its last one is EOS when finished)."""
     return Hypothesis(
-        tokens=tokens[: length - 1].tolist(),
+        tokens=tokens[: length - 1 if finished else length].tolist(),
         score=score,
         norm_score=norm_score,
         token_logprobs=logprobs[:length].tolist(),
         attention=attention[:length, :src_len].clone() if attention is not None else None,
+        finished=finished,
     )

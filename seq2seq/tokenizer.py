@@ -49,16 +49,31 @@ class SubwordVocab:
         encoded = self.sp.encode(list(lines), out_type=int, num_threads=threads or os.cpu_count() or 1)
         return [self._to_model[np.asarray(ids, dtype=np.int64)] for ids in encoded]
 
-    def sample(self, lines: Sequence[str], alpha: float, nbest: int) -> list[np.ndarray]:
+    def sample(self, lines: Sequence[str], alpha: float, nbest: int, seed: int) -> list[np.ndarray]:
         """Text -> model ids of a sampled segmentation: unigram sampling with smoothing `alpha` over
         the `nbest` best segmentations (-1: all; Kudo 2018, arXiv:1804.10959), or BPE-dropout with
-        probability `alpha` (Provilkov et al. 2020, arXiv:1910.13267). SentencePiece draws from
-        absl's generator, which is salted per process by design: the same call in two processes
-        gives two different samples, whatever seed is set."""
+        probability `alpha` (Provilkov et al. 2020, arXiv:1910.13267).
+
+        SentencePiece's worker threads seed their generators from the last seed set, so without a
+        new seed every call would draw the same segmentation again. It draws from absl's
+        generator, which mixes a salt of its own into the seed per process: `seed` makes the draws
+        of one process differ from call to call, not two processes agree."""
+        spm.set_random_generator_seed(seed)
         encoded = self.sp.encode(
-            list(lines), out_type=int, enable_sampling=True, alpha=alpha, nbest_size=nbest
+            list(lines), out_type=int, enable_sampling=True, alpha=alpha, nbest_size=nbest, num_threads=1
         )
         return [self._to_model[np.asarray(ids, dtype=np.int64)] for ids in encoded]
+
+    def same_as(self, other: SubwordVocab) -> bool:
+        """Whether both segment text alike and give each id the same piece: the same pieces with
+        the same scores (the model files themselves also record where they were trained)."""
+        if not np.array_equal(self.spm_ids, other.spm_ids):
+            return False
+        ours, theirs = self.sp, other.sp
+        return ours.get_piece_size() == theirs.get_piece_size() and all(
+            ours.id_to_piece(i) == theirs.id_to_piece(i) and ours.get_score(i) == theirs.get_score(i)
+            for i in range(ours.get_piece_size())
+        )
 
     def decode(self, ids: Iterable[int]) -> str:
         """Model ids -> text; specials are dropped."""
@@ -84,6 +99,15 @@ class Tokenizer:
             "src_ids": torch.from_numpy(self.src.spm_ids.copy()),
             "tgt_ids": torch.from_numpy(self.tgt.spm_ids.copy()),
         }
+
+    def digest(self) -> str:
+        """What the ids of an encoded text depend on: both SentencePiece models, the pieces kept,
+        and the SentencePiece version that encodes (the key of the encoded-corpus cache)."""
+        h = hashlib.sha256(spm.__version__.encode())
+        for v in (self.src, self.tgt):
+            h.update(v.proto)
+            h.update(v.spm_ids.tobytes())
+        return h.hexdigest()
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> Tokenizer:
@@ -111,19 +135,24 @@ def train_or_load(
     """
     if shared_vocab and not cfg.joint:
         raise ValueError("a shared vocabulary needs a joint SentencePiece model")
+    # sampling does not change the SentencePiece model, only which of its pieces the vocabulary holds
+    settings = {k: v for k, v in asdict(cfg).items() if not k.startswith("sampling_")}
     key = hashlib.sha256(
-        json.dumps([asdict(cfg), fingerprint, spm.__version__, shared_vocab], sort_keys=True).encode()
+        json.dumps([settings, fingerprint, spm.__version__, shared_vocab], sort_keys=True).encode()
     ).hexdigest()[:16]
     entry = cache_dir / f"tokenizer-{key}"
     if not (entry / "vocab.json").exists():
+        files = " and ".join(dict.fromkeys(map(str, (src_path, tgt_path))))
         log(
             f"training SentencePiece {cfg.model_type} tokenizer ({cfg.vocab_size} pieces, "
-            f"{'joint' if cfg.joint else 'separate'}) on {src_path} and {tgt_path}"
+            f"{'joint' if cfg.joint else 'separate'}) on {files}"
         )
         _train(cfg, src_path, tgt_path, entry, shared_vocab)
     else:
         log(f"reusing tokenizer {entry}")
     vocab = json.loads((entry / "vocab.json").read_text())
+    if cfg.sampling_alpha:  # a sampled segmentation may use any piece of the model
+        vocab = {f"{side}_ids": _all_pieces(entry / f"{side}.model") for side in ("src", "tgt")}
     tok = Tokenizer(
         SubwordVocab((entry / "src.model").read_bytes(), np.array(vocab["src_ids"])),
         SubwordVocab((entry / "tgt.model").read_bytes(), np.array(vocab["tgt_ids"])),
@@ -137,17 +166,14 @@ def _train(cfg: TokenizerConfig, src_path: Path, tgt_path: Path, entry: Path, sh
     cache_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_root, prefix=".tmp-tokenizer-"))
     try:
-        if cfg.joint:
-            _train_spm(cfg, [src_path, tgt_path], tmp / "src.model")
+        if cfg.joint or src_path == tgt_path:  # one text (a classifier's): one model
+            _train_spm(cfg, list(dict.fromkeys([src_path, tgt_path])), tmp / "src.model")
             shutil.copyfile(tmp / "src.model", tmp / "tgt.model")
         else:
             _train_spm(cfg, [src_path], tmp / "src.model")
             _train_spm(cfg, [tgt_path], tmp / "tgt.model")
-        if cfg.sampling_alpha:  # a sampled segmentation may use any piece of the model
-            src_ids, tgt_ids = _all_pieces(tmp / "src.model"), _all_pieces(tmp / "tgt.model")
-        else:
-            src_ids = _used_pieces(tmp / "src.model", src_path)
-            tgt_ids = _used_pieces(tmp / "tgt.model", tgt_path)
+        src_ids = _used_pieces(tmp / "src.model", src_path)
+        tgt_ids = _used_pieces(tmp / "tgt.model", tgt_path)
         if shared_vocab:
             src_ids = tgt_ids = sorted(set(src_ids) | set(tgt_ids))
         (tmp / "vocab.json").write_text(json.dumps({"src_ids": src_ids, "tgt_ids": tgt_ids}))

@@ -1,10 +1,11 @@
 """`train(cfg)`: build everything from the config, then loop over epochs: update, validate, save.
 
-The loop is here and reads top to bottom; the rest are calls to their own rooms: what a run reads
-(`training_data`), where a run is and how it resumes exactly (`train_state`), what a validation
-measures and logs (`validation`), the learning-rate schedule (`schedule`), a diverging run
-(`divergence`), Ctrl-C (`interrupt`). `batch_loss` and the validator are the two places that know
-the task is translation.
+The loop is here and reads top to bottom; the rest are calls to their own rooms: where a run is and
+how it resumes exactly (`train_state`), the learning-rate schedule (`schedule`), a diverging run
+(`divergence`), Ctrl-C (`interrupt`), curves.png and TensorBoard (`curves`). What the model predicts
+comes from the config's task, a `Task` (`translation_task`, `classification_task`): the data it
+reads, the loss of a batch, and the validator that measures an epoch; the loop never asks which
+task it trains.
 
 Under torchrun every process runs this same loop on its own share of each update's batches; the
 gradients are averaged by DistributedDataParallel, the numbers that decide what happens next (token
@@ -25,29 +26,39 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import data, evaluate
-from .checkpoint import save_model
+from .checkpoint import config_of, save_model
+from .classification_task import ClassificationTask
 from .config import Config, save_config
+from .curves import TrainingPictures
 from .device import describe, pick_device
 from .distributed import World
 from .divergence import check_loss, check_scaler
 from .interrupt import on_interrupt
 from .kept_models import average_kept, keep_epoch
-from .loss import sequence_loss
 from .memory import RELEASE_EVERY, release_free_memory
-from .model import Seq2Seq, build_model
+from .model import build
 from .run_dir import RunDir
 from .schedule import Schedule
-from .tokenizer import PAD_ID
-from .train_state import Progress, TrainState, seed
-from .training_data import load_training_data
-from .validation import Validator, report
+from .task import Task
+from .tokenizer import Tokenizer
+from .train_state import Progress, TrainState, continue_stopped_run, seed
+from .training_data import whole_updates
+from .translation_task import TranslationTask
+from .validation import report
 
 log = logging.getLogger("seq2seq")
 
 
+def task_for(cfg: Config) -> Task:
+    """The task the config names, built once; it settles the config (a classifier's label set)."""
+    return {"translate": TranslationTask, "classify": ClassificationTask}[cfg.task](cfg)
+
+
 class Trainer:
-    def __init__(self, cfg: Config, run: RunDir, world: World | None = None):
+    def __init__(self, cfg: Config, run: RunDir, world: World | None = None, task: Task | None = None):
         world = world or World()
+        self.task = task or task_for(cfg)
+        cfg = self.task.cfg
         self.cfg, self.run, self.world = cfg, run, world
         tc = cfg.train
         self.device = torch.device(world.device) if world.size > 1 else pick_device(tc.device, "train.device")
@@ -57,13 +68,12 @@ class Trainer:
             dtype=evaluate.DTYPES[tc.precision],
             enabled=tc.precision != "fp32",
         )
+        self.pictures = TrainingPictures(run.path, tc.tensorboard, active=world.is_main)
+        # a resumed run keeps the tokenizer its last.pt holds: the ids its model learned
+        saved = Tokenizer.from_state(run.resume_from["tokenizer"]) if run.resume_from else None
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
-            d = load_training_data(cfg)
-        self.corpora, self.tokenizer, self.train_data = d, d.tokenizer, d.train
-        self.validator = Validator(cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, self.autocast)
-        self.model: Seq2Seq = build_model(cfg.model, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(
-            self.device
-        )
+            self.tokenizer, self.corpora, self.validator = self.task.load(world, self.autocast, saved)
+        self.model = build(cfg, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
         log.info(f"training on {describe(self.device)} in {tc.precision}")
         if tc.compile:
@@ -106,7 +116,8 @@ class Trainer:
         with world.first():  # the first process writes a sampled segmentation (data.sampling_alpha)
             corpus = self.corpora.for_epoch(p.epoch, resuming=p.position > 0)
         plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, self.cfg.data, tc.seed, p.epoch)
-        usable = len(plan) - len(plan) % world.size  # every process gets as many batches
+        per_update = tc.accumulate * world.size
+        usable = whole_updates(len(plan), per_update)
         bar = tqdm(
             total=usable,
             initial=p.position,
@@ -118,7 +129,7 @@ class Trainer:
         )
         self.model.train()
         while p.position < usable and not self.interrupted:
-            group = plan[p.position : p.position + tc.accumulate * world.size]
+            group = plan[p.position : p.position + per_update]
             start = time.perf_counter()
             loss, tokens = self.update([corpus.batch(b) for b in group[world.rank :: world.size]])
             p.epoch_seconds += time.perf_counter() - start
@@ -137,11 +148,14 @@ class Trainer:
                 log.debug(
                     f"epoch {p.epoch + 1} update {p.step}: loss {loss / tokens:.4f} lr {self._lr():.3g}"
                 )
+                self.pictures.update(
+                    p.step, loss / tokens, self._lr(), p.epoch_tokens / max(p.epoch_seconds, 1e-9)
+                )
             if tc.checkpoint_every and p.step % tc.checkpoint_every == 0:
                 self.save_last()
         bar.close()
 
-    def update(self, batches: list[data.Batch]) -> tuple[float, int]:
+    def update(self, batches: list) -> tuple[float, int]:
         """One optimizer update over this process's batches (several: gradient accumulation). The
         loss is normalized by the target tokens of the whole update, over all processes, so N
         processes compute the gradient one process would over all their batches. Returns the
@@ -170,14 +184,10 @@ class Trainer:
         self.schedule.after_update()
         return summed, int(total_tokens)
 
-    def batch_loss(self, batch: data.Batch) -> Tensor:
-        """The summed training loss of one batch, its target tokens counted in `n_tgt_tokens`: the
-        one place the loop knows what the model predicts (here: teacher-forced translation)."""
-        real = batch.tgt_out != PAD_ID
-        with self.autocast():
-            logits = self.ddp(batch.src, batch.src_lengths, batch.tgt_in, real)  # (N, V)
-        loss, _ = sequence_loss(logits, batch.tgt_out[real], self.cfg.train.label_smoothing)
-        return loss
+    def batch_loss(self, batch) -> Tensor:
+        """The summed training loss of one batch, its targets counted in `n_tgt_tokens`: the one
+        place the loop meets what the model predicts, which the task knows."""
+        return self.task.batch_loss(self.ddp, batch, self.autocast)
 
     def _sync_gradients(self, last: bool):
         """DDP averages gradients at the backward of an update's last batch only."""
@@ -188,13 +198,14 @@ class Trainer:
         p, metric = self.progress, self.validator.metric
         result = self.validator.validate(self.model)
         release_free_memory()  # what decoding the validation set allocated
-        row = report(result, p, self._lr(), self.state.elapsed())
+        row = report(result, p, self._lr(), self.state.elapsed(), self.task.unit)
         if p.record_validation(row, result.score) and self.world.is_main:
             save_model(self.run.best, self.model, self.cfg, self.tokenizer)
             log.info(f"new best {metric} {result.score:.2f}: saved {self.run.best}")
         self.schedule.after_validation(result.score)
         if self.world.is_main:
             self.run.write_validations(p.history)
+        self.pictures.validation(p.history, result.details)
         p.next_epoch()
         if self.world.is_main:  # before last.pt: a run killed between the two redoes this epoch
             keep_epoch(self.run, p.epoch, self.model, self.cfg, self.tokenizer)
@@ -203,6 +214,11 @@ class Trainer:
 
     def save_last(self) -> None:
         self.state.save_last(self.run.last, self.model, self.cfg, self.tokenizer)
+
+    def close(self) -> None:
+        """Close the training pictures and the corpus files."""
+        self.pictures.close()
+        self.corpora.close()
 
     # ------------------------------------------------------------ helpers
 
@@ -236,6 +252,8 @@ def train(cfg: Config, resume: bool = False) -> Progress:
 def _train(cfg: Config, resume: bool, world: World) -> Progress:
     if not world.is_main:
         log.setLevel(logging.WARNING)
+    task = task_for(cfg)
+    cfg = task.cfg
     run = RunDir.check(cfg, resume)
     world.barrier()  # every process has looked at the run directory before the first one writes to it
     with world.first():
@@ -244,20 +262,25 @@ def _train(cfg: Config, resume: bool, world: World) -> Progress:
     seed(cfg.train.seed + world.rank)  # each process its own dropout masks
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    trainer = Trainer(cfg, run, world)
-    if run.resume_from is not None:
-        trainer.model.load_state_dict(run.resume_from["model"])
-        trainer.state.load_state_dict(run.resume_from["train_state"])
-        p = trainer.progress
-        log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")
-    if world.is_main:
-        save_config(cfg, run.path / "config.yaml")
+    trainer = Trainer(cfg, run, world, task)
     try:
+        if run.resume_from is not None:
+            trainer.model.load_state_dict(run.resume_from["model"])
+            trainer.state.load_state_dict(run.resume_from["train_state"])
+            p = trainer.progress
+            log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")
+            note = continue_stopped_run(p, config_of(run.resume_from, run.last).train, cfg.train)
+            if note:
+                log.info(note)
+        if world.is_main:
+            save_config(cfg, run.path / "config.yaml")
         progress = trainer.fit()
         world.barrier()  # every process is done with the others before the group goes away
     except KeyboardInterrupt:
         log.info(trainer.state.interrupted(run.last))
         raise
+    finally:
+        trainer.close()
     log.info(
         f"done: best validation {trainer.validator.metric} {progress.best_bleu:.2f}, model in {run.best}"
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import save_model
-from .config import Config
+from .config import Config, TrainConfig
 from .distributed import World
 from .errors import UserError
 from .model import Seq2Seq
@@ -80,6 +80,8 @@ class TrainState:
             "scheduler": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": self.world.gather(_rng_state()),
+            # how a CPU splits its sums depends on it: a resume must use the same (run_dir.py)
+            "threads": torch.get_num_threads(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -111,7 +113,29 @@ class TrainState:
             return f"interrupted: saved {last} at update {step}; continue with the same command and --resume"
         # a second Ctrl-C stopped an update midway, with no save
         held = f"{last} holds update {saved}" if saved is not None else "nothing was saved yet"
-        return f"interrupted at once in update {step + 1}; {held}; continue with --resume"
+        return (
+            f"interrupted at once in update {step + 1}; {held}; continue with the same command and --resume"
+        )
+
+
+def continue_stopped_run(progress: Progress, saved: TrainConfig, new: TrainConfig) -> str | None:
+    """Let a resumed run that early stopping had ended go on when the new config asks for it.
+
+    Raising train.epochs of such a run starts its count of validations without gain again at 0:
+    it trains until the new train.epochs, or until train.early_stopping_patience more validations
+    bring no gain. Raising the patience alone keeps the count, so the run gets the difference. The
+    weights, optimizer, learning rate, best score and best.pt carry on as saved. Returns what to
+    log, or None when the run was not stopped early or nothing was raised."""
+    patience = saved.early_stopping_patience
+    if not patience or progress.bad_validations < patience or new.epochs <= saved.epochs:
+        return None
+    held = progress.bad_validations
+    progress.bad_validations = 0
+    return (
+        f"early stopping had ended this run ({held} validations without gain); train.epochs raised "
+        f"from {saved.epochs} to {new.epochs}: continuing, the count of validations without gain "
+        "starts again at 0"
+    )
 
 
 def seed(seed: int) -> None:

@@ -8,15 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-import numpy as np
 import torch
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
@@ -30,7 +27,9 @@ from .device import describe, pick_device
 from .ensemble import Ensemble
 from .errors import UserError
 from .evaluate import Translation
+from .line_stream import line_batches
 from .model import Seq2Seq
+from .sampler import Sampler
 from .tokenizer import Tokenizer
 
 
@@ -42,6 +41,7 @@ class Translator:
     search: SearchConfig
     precision: str
     device: str = "cpu"  # where it decodes, as the log says it: 'cpu (2 threads)', 'cuda:0 (NVIDIA H200)'
+    sampler: Sampler | None = None  # sample instead of searching (chat)
 
     @classmethod
     def load(
@@ -57,11 +57,16 @@ class Translator:
         step (AttentionDecoder.compile_steps)."""
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         loaded = [model_from_bundle(load_bundle(p), p) for p in paths]
+        for path, (_, other_cfg, _) in zip(paths, loaded):
+            if other_cfg.task != "translate":
+                raise UserError(
+                    f"{path} is a classifier (task: {other_cfg.task}), not a translation model; "
+                    f"use seq2seq classify {path}, or seq2seq test {path} with --src and --ref"
+                )
         _, cfg, tokenizer = loaded[0]
         for path, (_, _, other) in zip(paths[1:], loaded[1:]):
             for side, name in (("tgt", "target"), ("src", "source")):
-                ours, theirs = getattr(tokenizer, side), getattr(other, side)
-                if ours.proto != theirs.proto or not np.array_equal(ours.spm_ids, theirs.spm_ids):
+                if not getattr(tokenizer, side).same_as(getattr(other, side)):
                     raise UserError(
                         f"{path} has another {name} vocabulary than {paths[0]}; the models of an ensemble "
                         "must share it (train them with the same data and tokenizer settings)"
@@ -88,6 +93,7 @@ class Translator:
             n_best,
             with_attention,
             max_src_len=self.config.data.max_len,
+            sampler=self.sampler,
         )
 
 
@@ -141,13 +147,20 @@ def _paired_bootstrap(hyps, other, refs, other_name, lowercase, tokenize) -> dic
     # sacrebleu names each result after its metric's signature ("chrF2"): take them in order
     results = [pair for key, pair in scores.items() if key != "System"]
     for name, (base, ours) in zip(metrics, results, strict=True):
+        # sacrebleu's p-value is two-sided (how often a resample differs by as much either way):
+        # the direction is the one the scores on the whole set show
+        better = "model" if ours.score > base.score else "baseline" if ours.score < base.score else "neither"
+        # no difference at all: sacrebleu counts resampled differences strictly above the observed
+        # 0 and, with identical outputs, finds none, so it reports its smallest p-value (1/1001)
+        p_value = 1.0 if better == "neither" else float(ours.p_value)
         out[name] = {
-            "baseline": round(base.score, 2),
-            "model": round(ours.score, 2),
-            "model_mean": round(ours.mean, 2),
-            "model_ci95": round(ours.ci, 2),
-            "p_value": round(ours.p_value, 4),
-            "significant": ours.p_value < 0.05,
+            "baseline": round(float(base.score), 2),
+            "model": round(float(ours.score), 2),
+            "better": better,
+            "model_mean": round(float(ours.mean), 2),  # numpy floats in some cases: plain for JSON
+            "model_ci95": round(float(ours.ci), 2),
+            "p_value": round(p_value, 4),
+            "significant": p_value < 0.05,
         }
     return out
 
@@ -170,29 +183,13 @@ def stream(
     plot_dir: Path | None = None,
     batch_lines: int = 4096,
 ) -> int:
-    """Translate a byte stream line by line, one output line per input line, in order.
-
-    A reader thread queues input lines; each round translates every line already waiting (up to
-    `batch_lines`) and flushes the answers. In a pipe the queue is full, so work is batched; at a
-    terminal each line is answered as soon as it is entered. Returns the number of lines.
-    """
-    lines: queue.Queue = queue.Queue(maxsize=4 * batch_lines)
-    threading.Thread(target=_read_into, args=(source, lines), daemon=True).start()
-    done, count = False, 0
-    while not done:
-        raws = [lines.get()]
-        while raws[-1] is not None and len(raws) < batch_lines:
-            try:
-                raws.append(lines.get_nowait())
-            except queue.Empty:
-                break
-        done = raws[-1] is None
-        texts = [
-            _decode_line(raw, count + i + 1, warn) for i, raw in enumerate(r for r in raws if r is not None)
-        ]
-        if texts:
-            write_translations(translator, texts, sink, fmt, n_best, warn, plot_dir, first_line=count + 1)
-            count += len(texts)
+    """Translate a byte stream line by line, one output line per input line, in order, flushed
+    after every batch of lines (`line_batches`: a pipe is batched, a terminal answered at once).
+    Returns the number of lines."""
+    count = 0
+    for first, texts in line_batches(source, warn, batch_lines):
+        write_translations(translator, texts, sink, fmt, n_best, warn, plot_dir, first_line=first)
+        count += len(texts)
     return count
 
 
@@ -223,21 +220,6 @@ def write_translations(
     sink.flush()
 
 
-def _read_into(source: BinaryIO, lines: queue.Queue) -> None:
-    for raw in source:
-        lines.put(raw)
-    lines.put(None)
-
-
-def _decode_line(raw: bytes, number: int, warn: Callable[[str], None]) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        warn(f"line {number}: bytes that are not UTF-8 were replaced by U+FFFD")
-    return text.rstrip("\r\n")
-
-
 def _as_json(t: Translation, tok: Tokenizer) -> dict:
     src_pieces = tok.src.pieces(tok.src.encode([t.source])[0]) + ["</s>"] if t.source.strip() else []
     return {
@@ -248,7 +230,8 @@ def _as_json(t: Translation, tok: Tokenizer) -> dict:
                 "text": text,
                 "score": round(h.score, 4),
                 "normalized_score": round(h.norm_score, 4),
-                "pieces": tok.tgt.pieces(h.tokens) + ["</s>"],
+                "finished": h.finished,  # false: cut by the length limit, no </s> (search.py)
+                "pieces": tok.tgt.pieces(h.tokens) + (["</s>"] if h.finished else []),
                 "token_probs": [round(math.exp(lp), 4) for lp in h.token_logprobs],
                 "attention": [[round(w, 4) for w in row] for row in h.attention.tolist()]
                 if h.attention is not None

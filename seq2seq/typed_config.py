@@ -135,6 +135,8 @@ def build(cls, raw: Any, prefix: str):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise UserError(f"missing config key '{path}'; add it to the config")
             continue
+        if f.default == "" and raw[name] == "":  # an optional path left unset, as config.yaml saves it
+            continue
         value = _convert(hints[name], raw[name], path)
         _check_range(f, value, path)
         values[name] = value
@@ -151,6 +153,11 @@ def _convert(tp, value: Any, path: str):
             allowed = ", ".join(str(c) for c in choices)
             raise UserError(f"config key '{path}' is {value!r}; allowed values: {allowed}")
         return value
+    if origin is tuple and typing.get_args(tp)[1:] == (Ellipsis,):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config key '{path}' must be a list, e.g. [a, b]")
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):

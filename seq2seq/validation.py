@@ -70,7 +70,9 @@ class Validator:
         mine = self.src[world.rank * share : (world.rank + 1) * share]
         translations = [
             t
-            for part in world.gather(evaluate.translate(decoder, self.tokenizer, mine, cfg.search))
+            for part in world.gather(
+                evaluate.translate(decoder, self.tokenizer, mine, cfg.search, max_src_len=cfg.data.max_len)
+            )
             for t in part
         ]
         scores = evaluate.score([t.text for t in translations], self.ref, with_ter=False)
@@ -96,14 +98,16 @@ class Validator:
         )
 
 
-def report(result: Validation, progress: Progress, lr: float, elapsed: float) -> dict:
+def report(
+    result: Validation, progress: Progress, lr: float, elapsed: float, unit: str = "target tokens"
+) -> dict:
     """Log an epoch's training figures with its validation; return its row of validations.tsv:
-    the training columns around the validator's metrics."""
+    the training columns around the validator's metrics. `unit`: what the loss is counted in."""
     p = progress
     train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
     log.info(
         f"epoch {p.epoch + 1} (update {p.step}): train loss {train_loss:.3f}, "
-        f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):,.0f} target tokens/s over "
+        f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):,.0f} {unit}/s over "
         f"{p.epoch_seconds:.1f} s of training; {result.summary}"
     )
     for line in result.details:

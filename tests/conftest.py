@@ -112,6 +112,32 @@ def write_reversal(path_src: Path, path_tgt: Path, n: int, rng: random.Random) -
     path_tgt.write_text("".join(" ".join(reversed(s.split())) + "\n" for s in src), encoding="utf-8")
 
 
+def reversal_config(root: Path, run: str = "run", **sections: dict) -> dict:
+    """A raw config for the reversal files train.src/tgt and valid.src/tgt in `root`: a tiny
+    recurrent model, one epoch, no examples, one thread; `sections` are merged into the defaults
+    (e.g. model={...} replaces the model section, train={...} adds to the train section)."""
+    raw = {
+        "run_dir": str(root / run),
+        "cache_dir": str(root / "cache"),
+        "data": {
+            f"{split}_{side}": str(root / f"{split}.{side}")
+            for split in ("train", "valid")
+            for side in ("src", "tgt")
+        }
+        | {"batch_tokens": 200},
+        "tokenizer": {"vocab_size": 20},
+        "model": {
+            "encoder": {"emb_size": 8, "hidden_size": 8},
+            "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8},
+        },
+        "train": {"epochs": 1, "examples": 0, "threads": 1},
+        "search": {"beam_size": 2},
+    }
+    for name, values in sections.items():
+        raw[name] = values if name == "model" else raw[name] | values
+    return raw
+
+
 # ---------------------------------------------------------------- global state and a model file
 
 

@@ -8,6 +8,7 @@ import copy
 import pytest
 import yaml
 from conftest import ROOT
+from readme_messages import MESSAGES
 
 from seq2seq.config import Config, config_from_dict, load_config, save_config, to_dict
 from seq2seq.errors import UserError
@@ -344,3 +345,80 @@ def test_every_shipped_config_loads(path, tmp_path, monkeypatch):
     cfg = load_config(path)
     assert isinstance(cfg, Config)
     assert load_config(path, [f"run_dir={tmp_path / 'r'}"]).run_dir == str(tmp_path / "r")
+
+
+# ---------------------------------------------------------------- task: classify
+
+
+@pytest.fixture
+def classify_dict(tmp_path) -> dict:
+    return {
+        "task": "classify",
+        "run_dir": str(tmp_path / "run"),
+        "data": {"train_src": "train.txt", "valid_src": "valid.txt"},
+        "classify": {"train_labels": "train.labels", "valid_labels": "valid.labels"},
+        "model": {"encoder": {"hidden_size": 8}},
+    }
+
+
+def test_a_classifier_config_loads_with_its_defaults(classify_dict):
+    cfg = config_from_dict(classify_dict)
+    assert cfg.task == "classify" and cfg.data.train_tgt == ""
+    assert (cfg.classify.labels, cfg.classify.heads) == ((), 1)
+    with_labels = config_from_dict(with_key(classify_dict, "classify.labels", ["b", "a", "c"]))
+    assert with_labels.classify.labels == ("b", "a", "c")  # the order given is the output order
+    assert config_from_dict(to_dict(with_labels)) == with_labels
+    assert config_from_dict(to_dict(config_from_dict(classify_dict))).task == "classify"
+
+
+def test_a_translation_config_has_task_translate_by_default(config_dict):
+    cfg = config_from_dict(config_dict)
+    assert cfg.task == "translate" and cfg.classify.labels == ()
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        (
+            "classify.valid_labels",
+            None,
+            MESSAGES["classify-needs-valid-labels"].removeprefix("seq2seq: error: "),
+        ),
+        (
+            "data.train_tgt",
+            "train.tgt",
+            MESSAGES["train-tgt-in-classify"].removeprefix("seq2seq: error: "),
+        ),
+        (
+            "model.decoder.hidden_size",
+            64,
+            MESSAGES["decoder-in-classify"].removeprefix("seq2seq: error: "),
+        ),
+        (
+            "model.architecture",
+            "transformer",
+            "model.architecture is not used by task: classify, which pools the states of the recurrent "
+            "model.encoder; remove model.architecture",
+        ),
+        ("search.beam_size", 3, "search is not used by task: classify"),
+        ("tokenizer.sampling_alpha", 0.1, "tokenizer.sampling_alpha is not used by task: classify"),
+        ("train.rdrop_alpha", 1.0, "train.rdrop_alpha is not used by task: classify"),
+        ("classify.labels", ["a", "b", "a"], "classify.labels names a more than once; list each label once"),
+        ("classify.labels", ["a"], "classify.labels has one label; a classifier needs at least two"),
+        ("classify.labels", "a b", "config key 'classify.labels' must be a list, e.g. [a, b]"),
+        ("classify.labels", ["a", 3], "config key 'classify.labels[1]' must be a non-empty string, not 3"),
+        ("classify.heads", 0, "config key 'classify.heads' is 0; it must be >= 1"),
+    ],
+)
+def test_classifier_config_mistakes_are_one_line(classify_dict, key, value, message):
+    raw = with_key(classify_dict, key, value)
+    if value is None:
+        *sections, last = key.split(".")
+        del raw[sections[0]][last]
+    assert message in error_of(raw)
+
+
+def test_a_classify_section_in_a_translation_config_is_refused(config_dict):
+    raw = with_key(config_dict, "classify.heads", 2)
+    assert error_of(raw) == "the classify section is for task: classify; set task: classify or remove it"
+    assert "allowed values: translate, classify" in error_of(with_key(config_dict, "task", "chat"))

@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import make_pairs, write_lines
 
+import seq2seq.data
 from seq2seq.config import DataConfig
 from seq2seq.data import (
     Corpus,
@@ -257,3 +258,35 @@ def test_corpus_batches_hold_the_directly_encoded_ids(tmp_path, tokenizer):
     assert again.src_lengths.tolist() == corpus.src_lengths.tolist()
     again.close()
     assert isinstance(again, Corpus)
+
+
+def test_a_file_over_the_parallel_size_encodes_as_it_does_serially(tmp_path, tokenizer, monkeypatch):
+    """Files above `_PARALLEL_BYTES` are encoded in chunks by worker processes: the cache they
+    write must be byte for byte the serial one. The threshold and chunk size are lowered so a small
+    file takes the parallel path, in several chunks."""
+    src, tgt = make_pairs(150, seed=5)
+    src_path, tgt_path = write_lines(tmp_path / "p.src", src), write_lines(tmp_path / "p.tgt", tgt)
+    digest = check_parallel(src_path, tgt_path)
+    with encode_corpus(src_path, tgt_path, digest, tokenizer, tmp_path / "serial") as serial:
+        serial_lengths = (serial.src_lengths.copy(), serial.tgt_lengths.copy())
+
+    submitted = []
+
+    class CountingPool(seq2seq.data.ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):
+            submitted.append(1)
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(seq2seq.data, "_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(seq2seq.data, "_CHUNK_LINES", 40)
+    monkeypatch.setattr(seq2seq.data.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(seq2seq.data, "ProcessPoolExecutor", CountingPool)
+    with encode_corpus(src_path, tgt_path, digest, tokenizer, tmp_path / "parallel") as parallel:
+        assert parallel.src_lengths.tolist() == serial_lengths[0].tolist()
+        assert parallel.tgt_lengths.tolist() == serial_lengths[1].tolist()
+
+    assert len(submitted) == 2 * 4  # two sides of 150 lines, in chunks of 40
+    (serial_dir,) = (tmp_path / "serial").glob("corpus-*")
+    (parallel_dir,) = (tmp_path / "parallel").glob("corpus-*")
+    for name in ("src.bin", "tgt.bin"):
+        assert (parallel_dir / name).read_bytes() == (serial_dir / name).read_bytes(), name

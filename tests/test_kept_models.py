@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import torch
-from conftest import write_reversal
+from conftest import reversal_config, write_reversal
 
 from seq2seq.checkpoint import load_bundle
 from seq2seq.config import config_from_dict
@@ -18,22 +18,7 @@ def test_the_last_epochs_are_kept_and_averaged(tmp_path, restore_globals):
     write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 300, rng)
     write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 20, rng)
     cfg = config_from_dict(
-        {
-            "run_dir": str(tmp_path / "run"),
-            "cache_dir": str(tmp_path / "cache"),
-            "data": {
-                k: str(tmp_path / f"{k.split('_')[0]}.{k.split('_')[1]}")
-                for k in ("train_src", "train_tgt", "valid_src", "valid_tgt")
-            }
-            | {"batch_tokens": 200},
-            "tokenizer": {"vocab_size": 20},
-            "model": {
-                "encoder": {"emb_size": 8, "hidden_size": 8},
-                "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8},
-            },
-            "train": {"epochs": 4, "examples": 0, "threads": 1, "keep_last": 2, "average_kept": True},
-            "search": {"beam_size": 2},
-        }
+        reversal_config(tmp_path, train={"epochs": 4, "keep_last": 2, "average_kept": True})
     )
     progress = train(cfg)
 

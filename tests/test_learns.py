@@ -82,5 +82,7 @@ def test_training_learns_to_reverse(tmp_path, restore_globals):
     model, saved_cfg, tokenizer = load_model(run / "best.pt")
     assert saved_cfg == cfg
     sources, references = read_lines(cfg.data.valid_src), read_lines(cfg.data.valid_tgt)
-    hypotheses = [t.text for t in translate(model, tokenizer, sources, cfg.search)]
+    hypotheses = [
+        t.text for t in translate(model, tokenizer, sources, cfg.search, max_src_len=cfg.data.max_len)
+    ]
     assert score(hypotheses, references, with_ter=False).bleu == pytest.approx(progress.best_bleu, abs=0.01)

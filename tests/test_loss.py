@@ -84,3 +84,26 @@ def test_gradient_flows_only_to_real_positions():
     loss.backward()
     assert torch.all(logits.grad[TARGETS == PAD_ID] == 0)
     assert torch.all(logits.grad[TARGETS != PAD_ID].abs().sum(-1) > 0)
+
+
+def test_rdrop_loss_is_the_mean_cross_entropy_plus_the_symmetric_kl():
+    """R-Drop (Liang et al. 2021): two predictions of the same tokens; with equal predictions it is
+    the label-smoothed cross entropy, and the KL term is torch's kl_div both ways."""
+    import torch.nn.functional as F
+
+    from seq2seq.loss import rdrop_loss
+
+    torch.manual_seed(0)
+    first, second = torch.randn(6, 9), torch.randn(6, 9)
+    targets = torch.randint(1, 9, (6,))
+    same = rdrop_loss(torch.cat([first, first]), targets, 0.1, alpha=5.0)
+    torch.testing.assert_close(same, sequence_loss(first, targets, 0.1)[0])
+
+    logp1, logp2 = F.log_softmax(first, -1), F.log_softmax(second, -1)
+    kl = F.kl_div(logp2, logp1, log_target=True, reduction="sum") + F.kl_div(
+        logp1, logp2, log_target=True, reduction="sum"
+    )
+    ce = (sequence_loss(first, targets, 0.1)[0] + sequence_loss(second, targets, 0.1)[0]) / 2
+    torch.testing.assert_close(
+        rdrop_loss(torch.cat([first, second]), targets, 0.1, alpha=3.0), ce + 3.0 / 4 * kl
+    )

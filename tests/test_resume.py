@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import json
 import os
 import random
 import re
@@ -25,14 +26,17 @@ import pytest
 import torch
 import yaml
 from conftest import write_reversal
+from readme_messages import MESSAGES, message, pattern
 
 import seq2seq.checkpoint
-import seq2seq.train
 import seq2seq.train_state
+import seq2seq.translation_task
+import seq2seq.validation
 from seq2seq.checkpoint import load_bundle
 from seq2seq.config import config_from_dict
 from seq2seq.errors import UserError
 from seq2seq.train import train
+from seq2seq.validation import Validation
 
 EPOCHS = 3
 UPDATES_PER_EPOCH = 22  # 200 pairs in batches of <= 100 padded tokens
@@ -180,10 +184,9 @@ def test_ctrl_c_saves_the_interrupt_point_and_resuming_ends_like_a_straight_run(
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 130
     stderr = (toy / "interrupted.stderr").read_text(encoding="utf-8", errors="replace")
-    saved = re.findall(rf"interrupted: saved {re.escape(str(run / 'last.pt'))} at update (\d+); (.*)", stderr)
-    assert len(saved) == 1, stderr[-2000:]
-    step, advice = int(saved[0][0]), saved[0][1]
-    assert "--resume" in advice
+    saved = re.findall(rf"interrupted: saved {re.escape(str(run / 'last.pt'))} at update (\d+);", stderr)
+    assert len(saved) == 1 and pattern("interrupted", run).search(stderr), stderr[-2000:]
+    step = int(saved[0])
 
     progress = train_state(run / "last.pt")["progress"]
     last_logged = max(int(n) for n in re.findall(r" update (\d+): loss", (run / "train.log").read_text()))
@@ -201,7 +204,7 @@ def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeyp
     not say that last.pt holds this update (resuming would silently go back further)."""
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip("SIGINT is not Python's default handler here")
-    calls, loss = [], seq2seq.train.sequence_loss
+    calls, loss = [], seq2seq.translation_task.sequence_loss
 
     def ctrl_c_twice_in_update_5(*args):
         calls.append(1)
@@ -211,7 +214,7 @@ def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeyp
                 time.sleep(0.01)  # the handler runs here; after the second one, raises here
         return loss(*args)
 
-    monkeypatch.setattr(seq2seq.train, "sequence_loss", ctrl_c_twice_in_update_5)
+    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", ctrl_c_twice_in_update_5)
     run = tmp_path / "run"
     cfg = config_from_dict(toy_config(toy, checkpoint_every=3) | {"run_dir": str(run)})
 
@@ -222,7 +225,7 @@ def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeyp
     assert train_state(run / "last.pt")["progress"]["step"] == 3
     log = (run / "train.log").read_text(encoding="utf-8")
     assert "interrupted: saved" not in log
-    assert f"interrupted at once in update 5; {run / 'last.pt'} holds update 3; continue with" in log
+    assert message("interrupted-at-once", run) in log
 
 
 # ---------------------------------------------------------------- runs in this process
@@ -282,6 +285,7 @@ def test_resuming_with_more_epochs_continues_the_run(finished, tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2"] and rows[0] == first[0]
     log = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
     assert f"resuming {tmp_path / 'run'} at epoch 2, batch 0, update {UPDATES_PER_EPOCH}" in log
+    assert pattern("resume-log", tmp_path / "run").search(log)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="auto is the CPU only where there is no GPU")
@@ -318,50 +322,47 @@ def saved_copies(monkeypatch) -> list[bytes]:
 def test_a_non_finite_loss_stops_the_run_and_leaves_last_pt_as_it_was(
     toy, tmp_path, monkeypatch, restore_globals, saved_copies, bad
 ):
-    calls, loss = [], seq2seq.train.sequence_loss
+    calls, loss = [], seq2seq.translation_task.sequence_loss
 
     def going_bad_at_update_8(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * bad if len(calls) >= 8 else summed), count
 
-    monkeypatch.setattr(seq2seq.train, "sequence_loss", going_bad_at_update_8)
+    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", going_bad_at_update_8)
     cfg = config_from_dict(toy_config(toy) | {"run_dir": str(tmp_path / "run")})
 
     with pytest.raises(UserError) as error:
         train(cfg)
 
-    message = str(error.value)
-    assert f"training loss became {bad}" in message and "update 8" in message
-    assert "last.pt is left as it was" in message and "train.lr" in message
+    assert f"seq2seq: error: {error.value}" == MESSAGES["nan"].replace("became nan", f"became {bad}")
     last = tmp_path / "run" / "last.pt"
     assert len(saved_copies) == 2 and last.read_bytes() == saved_copies[-1]
     assert train_state(last)["progress"]["step"] == 6
 
 
-def test_a_full_disk_while_saving_keeps_the_previous_last_pt_and_no_temporary_file(
-    toy, tmp_path, monkeypatch, restore_globals
+@pytest.mark.parametrize("failure, name", [(errno.ENOSPC, "disk-full"), (errno.EIO, "cannot-save")])
+def test_a_failed_save_keeps_the_previous_last_pt_and_no_temporary_file(
+    toy, tmp_path, monkeypatch, restore_globals, failure, name
 ):
+    """A full disk, or another write error, in the middle of saving last.pt."""
     save, saves = torch.save, []
 
-    def disk_full_on_the_third_save(obj, f, *args, **kwargs):
+    def failing_on_the_third_save(obj, f, *args, **kwargs):
         saves.append(1)
         if len(saves) == 3:  # last.pt at update 9
             f.write(b"PK\x03\x04 half a checkpoint")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise OSError(failure, os.strerror(failure))
         save(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(seq2seq.checkpoint.torch, "save", disk_full_on_the_third_save)
+    monkeypatch.setattr(seq2seq.checkpoint.torch, "save", failing_on_the_third_save)
     raw = toy_config(toy, epochs=1) | {"run_dir": str(tmp_path / "run")}
     run = tmp_path / "run"
 
     with pytest.raises(UserError) as error:
         train(config_from_dict(raw))
 
-    assert str(error.value) == (
-        f"no space left on the disk while saving {run / 'last.pt'}; the previous last.pt is intact; "
-        "free some space and resume"
-    )
+    assert f"seq2seq: error: {error.value}" == message(name, run)
     assert train_state(run / "last.pt")["progress"]["step"] == 6
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "last.pt", "train.log"]
 
@@ -375,14 +376,14 @@ def test_fp16_gradients_that_keep_overflowing_stop_the_run_with_advice(
 ):
     """A loss so large that its fp16 gradients overflow at every scale: the gradient scaler skips
     the updates and shrinks; the run stops with a message instead of silently learning nothing."""
-    calls, loss = [], seq2seq.train.sequence_loss
+    calls, loss = [], seq2seq.translation_task.sequence_loss
 
     def huge_from_update_8(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * 1e30 if len(calls) >= 8 else summed), count
 
-    monkeypatch.setattr(seq2seq.train, "sequence_loss", huge_from_update_8)
+    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", huge_from_update_8)
     cfg = config_from_dict(toy_config(toy, precision="fp16", epochs=20) | {"run_dir": str(tmp_path / "run")})
 
     with pytest.raises(UserError) as error:
@@ -397,14 +398,108 @@ def test_fp16_gradients_that_keep_overflowing_stop_the_run_with_advice(
 def test_an_fp16_overflow_in_the_forward_pass_names_the_fp16_range(
     toy, tmp_path, monkeypatch, restore_globals
 ):
-    calls, loss = [], seq2seq.train.sequence_loss
+    calls, loss = [], seq2seq.translation_task.sequence_loss
 
     def infinite_from_update_3(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * float("inf") if len(calls) >= 3 else summed), count
 
-    monkeypatch.setattr(seq2seq.train, "sequence_loss", infinite_from_update_3)
+    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", infinite_from_update_3)
     cfg = config_from_dict(toy_config(toy, precision="fp16") | {"run_dir": str(tmp_path / "run")})
     with pytest.raises(UserError, match="fp16 holds values up to 65504"):
         train(cfg)
+
+
+def open_files() -> set[str]:
+    """The paths this process holds open."""
+    found = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            found.add(os.readlink(fd))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_a_finished_run_leaves_no_corpus_file_open(finished, tmp_path):
+    cache = Path(finished["cache_dir"]).resolve()
+    assert list(cache.glob("corpus-*/src.bin")), "the run read an encoded corpus"
+    assert not {f for f in open_files() if f.startswith(str(cache))}
+
+
+def test_resuming_uses_the_tokenizer_in_last_pt_not_the_cache(finished, tmp_path):
+    """The cache may hold another tokenizer by then (another SentencePiece version, another
+    cache_dir): the resumed run must read its data with the ids its model learned."""
+    for vocab in Path(finished["cache_dir"]).glob("tokenizer-*/vocab.json"):
+        ids = json.loads(vocab.read_text())
+        vocab.write_text(json.dumps({side: pieces[:-1] for side, pieces in ids.items()}))
+    saved = load_bundle(tmp_path / "run" / "last.pt")["tokenizer"]
+    more = finished | {"train": finished["train"] | {"epochs": 2}}
+
+    progress = train(config_from_dict(more), resume=True)
+
+    assert progress.epoch == 2
+    tokenizer = load_bundle(tmp_path / "run" / "last.pt")["tokenizer"]
+    assert all(torch.equal(tokenizer[k], saved[k]) for k in saved)
+    assert "tokenizer: the one in last.pt" in (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("threads", [2, 0], ids=["another", "the-default"])
+def test_resuming_with_another_thread_count_is_refused(finished, tmp_path, threads):
+    """The run trained with train.threads: 1; 0 is torch's default, more than 1 on this machine."""
+    if threads == 0 and torch.get_num_threads() == 1:
+        pytest.skip("torch's default is 1 thread here")
+    now = threads or torch.get_num_threads()
+    changed = finished | {"train": finished["train"] | {"threads": threads}}
+    before = snapshot(tmp_path / "run")
+
+    with pytest.raises(UserError) as error:
+        train(config_from_dict(changed), resume=True)
+
+    want = message("resume-threads", tmp_path / "run").replace("with 2 CPU", f"with {now} CPU")
+    assert f"seq2seq: error: {error.value}" == want
+    assert snapshot(tmp_path / "run") == before
+
+
+def scripted_validations(monkeypatch, scores: list[float]) -> None:
+    """Validation returns these scores in turn (no decoding): early stopping under control."""
+    calls = []
+
+    def validate(self, model):
+        calls.append(1)
+        score = scores[len(calls) - 1]
+        metrics = {"valid_loss": 1.0, "valid_ppl": 2.718, "bleu": score, "chrf": score}
+        return Validation(metrics, score=score, summary="scripted", details=[])
+
+    monkeypatch.setattr(seq2seq.validation.Validator, "validate", validate)
+
+
+def test_raising_the_epochs_of_an_early_stopped_run_continues_it(toy, tmp_path, monkeypatch, restore_globals):
+    """Patience 1: epoch 2 brings no gain and stops the run. Resumed with more epochs, its count of
+    validations without gain starts again: epoch 3 gains, epoch 4 does not, and it stops there."""
+    scripted_validations(monkeypatch, [10.0, 5.0, 12.0, 11.0, 13.0, 14.0])
+    raw = toy_config(toy, epochs=5, early_stopping_patience=1, checkpoint_every=0)
+    raw["run_dir"] = str(tmp_path / "run")
+    assert train(config_from_dict(raw)).epoch == 2
+
+    raw["train"]["epochs"] = 8
+    progress = train(config_from_dict(raw), resume=True)
+
+    assert progress.epoch == 4 and progress.best_bleu == 12.0
+    assert [float(r["bleu"]) for r in validations(tmp_path / "run")] == [10.0, 5.0, 12.0, 11.0]
+    log = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+    assert "train.epochs raised from 5 to 8: continuing" in log
+
+
+def test_raising_the_patience_of_an_early_stopped_run_gives_it_the_difference(
+    toy, tmp_path, monkeypatch, restore_globals
+):
+    scripted_validations(monkeypatch, [10.0, 5.0, 4.0, 3.0, 2.0])
+    raw = toy_config(toy, epochs=5, early_stopping_patience=1, checkpoint_every=0)
+    raw["run_dir"] = str(tmp_path / "run")
+    assert train(config_from_dict(raw)).epoch == 2
+
+    raw["train"]["early_stopping_patience"] = 3
+    assert train(config_from_dict(raw), resume=True).epoch == 4  # 3 validations without gain in all

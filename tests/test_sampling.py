@@ -10,7 +10,8 @@ import random
 
 import numpy as np
 import pytest
-from conftest import make_pairs, write_lines, write_reversal
+import sentencepiece as spm
+from conftest import make_pairs, reversal_config, write_lines, write_reversal
 
 from seq2seq import data
 from seq2seq.config import TokenizerConfig, config_from_dict
@@ -44,11 +45,15 @@ def test_a_sampled_segmentation_spells_the_same_text_in_other_pieces(files, tmp_
     paths, digest, tok, (src, tgt) = files
     assert len(tok.src) == len(tok.tgt) == tok.src.sp.get_piece_size()  # any piece may be drawn
     plain = encode_corpus(*paths, digest, tok, tmp_path)
+    # SentencePiece's threads start from the last seed set (training a tokenizer sets one): two
+    # epochs must still get two segmentations
+    spm.set_random_generator_seed(1)
     sampled = encode_corpus(*paths, digest, tok, tmp_path, Sampling(0.3, -1, "epoch 1"))
+    spm.set_random_generator_seed(1)
     other = encode_corpus(*paths, digest, tok, tmp_path, Sampling(0.3, -1, "epoch 2"))
     assert sentences(sampled) != sentences(plain) and sentences(sampled) != sentences(other)
-    assert (sampled.src_lengths >= plain.src_lengths).all()  # the best segmentation is the shortest
-    assert (sampled.src_lengths > plain.src_lengths).any() and (sampled.tgt_lengths > plain.tgt_lengths).any()
+    assert sampled.src_lengths.sum() > plain.src_lengths.sum()  # smaller pieces, on the whole
+    assert sampled.tgt_lengths.sum() > plain.tgt_lengths.sum()
     for (s, t), src_line, tgt_line in zip(sentences(sampled), src, tgt):
         assert tok.src.decode(s) == src_line and tok.tgt.decode(t) == tgt_line
     assert UNK_ID not in {i for s, t in sentences(sampled) for i in s + t}
@@ -56,25 +61,18 @@ def test_a_sampled_segmentation_spells_the_same_text_in_other_pieces(files, tmp_
     assert sentences(again) == sentences(sampled)  # a kept segmentation is read back, not redrawn
 
 
-def reversal_config(root, run: str) -> dict:
-    return {
-        "run_dir": str(root / run),
-        "cache_dir": str(root / "cache"),
-        "data": {
-            "train_src": str(root / "train.src"),
-            "train_tgt": str(root / "train.tgt"),
-            "valid_src": str(root / "valid.src"),
-            "valid_tgt": str(root / "valid.tgt"),
-            "batch_tokens": 100,
-        },
-        "tokenizer": {"vocab_size": 24, "sampling_alpha": 0.5},
-        "model": {
+def sampling_config(root, run: str) -> dict:
+    return reversal_config(
+        root,
+        run,
+        data={"batch_tokens": 100},
+        tokenizer={"vocab_size": 24, "sampling_alpha": 0.5},
+        model={
             "encoder": {"emb_size": 8, "hidden_size": 8, "dropout": 0.2},
             "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8, "dropout": 0.2},
         },
-        "train": {"epochs": 3, "lr": 0.01, "examples": 0, "threads": 1},
-        "search": {"beam_size": 2},
-    }
+        train={"epochs": 3, "lr": 0.01},
+    )
 
 
 def test_a_run_resumed_inside_an_epoch_trains_on_that_epochs_segmentation(
@@ -83,7 +81,7 @@ def test_a_run_resumed_inside_an_epoch_trains_on_that_epochs_segmentation(
     rng = random.Random(0)
     write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 200, rng)
     write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 10, rng)
-    cfg = config_from_dict(reversal_config(tmp_path, "run"))
+    cfg = config_from_dict(sampling_config(tmp_path, "run"))
     seen: list[tuple[int, int, list]] = []  # (epoch, update, source rows of its batch)
     update = Trainer.update
 
@@ -115,11 +113,11 @@ def test_a_run_resumed_inside_an_epoch_trains_on_that_epochs_segmentation(
 
     # a resume whose kept segmentation is gone samples anew and says so
     with pytest.raises(KeyboardInterrupt):
-        train(config_from_dict(reversal_config(tmp_path, "run2")))
+        train(config_from_dict(sampling_config(tmp_path, "run2")))
     for entry in (tmp_path / "cache").glob("corpus-*-sampled-*"):
         for f in entry.iterdir():
             f.unlink()
         entry.rmdir()
     with caplog.at_level(logging.WARNING, logger="seq2seq"):
-        train(config_from_dict(reversal_config(tmp_path, "run2")), resume=True)
+        train(config_from_dict(sampling_config(tmp_path, "run2")), resume=True)
     assert "is no longer in" in caplog.text

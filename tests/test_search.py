@@ -129,9 +129,9 @@ def never_ends(prefix: tuple[int, ...]) -> dict[int, float]:
 
 
 def check_consistent(h: Hypothesis, alpha: float) -> None:
-    assert len(h.token_logprobs) == len(h.tokens) + 1  # EOS included
+    assert len(h.token_logprobs) == len(h.tokens) + h.finished  # EOS included when finished
     assert h.score == pytest.approx(sum(h.token_logprobs), abs=1e-5)
-    penalty = float(length_penalty(torch.tensor(len(h.tokens) + 1), alpha))
+    penalty = float(length_penalty(torch.tensor(len(h.token_logprobs)), alpha))
     assert h.norm_score == pytest.approx(h.score / penalty, abs=1e-5)
     assert EOS_ID not in h.tokens
 
@@ -216,9 +216,35 @@ def test_max_length_is_respected(search, kwargs):
     for hyps, max_len in zip(results, max_lens, strict=True):
         assert hyps
         for h in hyps:
-            assert len(h.tokens) == max_len  # EOS is forced exactly at the limit
+            # EOS is forced exactly at the limit; an n-best list that fewer than N finished
+            # hypotheses fit in (a limit of 0) ends with unfinished ones, one token longer
+            assert len(h.tokens) == max_len + (not h.finished)
             check_consistent(h, kwargs.get("alpha", 0.0))
-        assert hyps[0].tokens == [A] * max_len
+        assert hyps[0].tokens == [A] * max_len and hyps[0].finished
+        assert len(hyps) == kwargs.get("n_best", 1)
+
+
+def test_n_best_always_gives_n_the_unfinished_ones_marked():
+    """A limit of 0 tokens leaves room for one finished output only, the empty one: the n-best
+    list goes on with the best one-token continuations, unfinished, scored without EOS. A sentence
+    in the same batch with room enough gets N finished ones."""
+    short, roomy = run(
+        ScriptedModel(never_ends, GREEDY_TRAP),
+        "beam",
+        [0, 1],
+        max_len=[0, 10],
+        beam_size=3,
+        alpha=0.0,
+        n_best=3,
+    )
+    assert [(h.tokens, h.finished) for h in short] == [([], True), ([A], False), ([B], False)]
+    assert [h.score for h in short] == pytest.approx([math.log(1e-6), math.log(0.7), math.log(0.3 - 1e-6)])
+    assert [lp for h in short[1:] for lp in h.token_logprobs] == pytest.approx(
+        [math.log(0.7), math.log(0.3 - 1e-6)]
+    )
+    assert [(h.tokens, h.finished) for h in roomy] == [([B], True), ([A], True), ([A, A], True)]
+    for h in short + roomy:
+        check_consistent(h, 0.0)
 
 
 def test_beam_search_stops_once_no_live_hypothesis_can_win():
@@ -322,6 +348,19 @@ def test_real_model_alone_equals_in_a_batch(model, search, kwargs):
             torch.testing.assert_close(hb.attention.sum(-1), torch.ones(len(hb.tokens) + 1))
             ends += len(hb.tokens) < int(max_lens[i])
     assert ends > 0, "no hypothesis ended before its limit: the test would not exercise EOS"
+
+
+def test_real_model_n_best_gives_n_even_when_only_one_fits(model):
+    src, lengths, _ = source_batch()
+    no_room = torch.zeros(len(LENGTHS), dtype=torch.long)
+    for i, hyps in enumerate(
+        beam_search(model, src, lengths, no_room, beam_size=4, alpha=1.0, n_best=3, with_attention=True)
+    ):
+        assert [(len(h.tokens), h.finished) for h in hyps] == [(0, True), (1, False), (1, False)]
+        assert hyps[1].score >= hyps[2].score and hyps[1].tokens != hyps[2].tokens
+        for h in hyps:
+            check_consistent(h, 1.0)
+            assert h.attention.shape == (1, LENGTHS[i])
 
 
 def test_real_model_n_best_is_sorted_and_distinct(model):

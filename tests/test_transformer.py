@@ -10,7 +10,7 @@ import random
 
 import pytest
 import torch
-from conftest import write_reversal
+from conftest import reversal_config, write_reversal
 from torch import nn
 
 from seq2seq.config import ModelConfig, TransformerConfig, config_from_dict
@@ -155,18 +155,10 @@ def test_all_embeddings_can_be_one_matrix():
 
 
 def base_config(tmp_path) -> dict:
-    return {
-        "run_dir": str(tmp_path / "run"),
-        "cache_dir": str(tmp_path / "cache"),
-        "data": {
-            "train_src": str(tmp_path / "train.src"),
-            "train_tgt": str(tmp_path / "train.tgt"),
-            "valid_src": str(tmp_path / "valid.src"),
-            "valid_tgt": str(tmp_path / "valid.tgt"),
-            "batch_tokens": 400,
-        },
-        "tokenizer": {"vocab_size": 20},
-        "model": {
+    return reversal_config(
+        tmp_path,
+        data={"batch_tokens": 400},
+        model={
             "architecture": "transformer",
             "transformer": {
                 "encoder_layers": 2,
@@ -179,18 +171,15 @@ def base_config(tmp_path) -> dict:
             "tie_tgt_embeddings": True,
             "tie_src_tgt_embeddings": True,
         },
-        "train": {
+        train={
             "epochs": 16,
             "lr": 0.005,
             "schedule": "warmup_decay",
             "warmup_steps": 100,
             "label_smoothing": 0.0,
-            "examples": 0,
-            "threads": 1,
             "seed": 1,
         },
-        "search": {"beam_size": 2},
-    }
+    )
 
 
 def test_a_small_transformer_learns_to_reverse(tmp_path, restore_globals):
@@ -237,3 +226,44 @@ def test_transformer_config_mistakes_are_one_clear_line(tmp_path, change, messag
     rnn["model"]["architecture"] = "rnn"
     with pytest.raises(UserError, match="model.transformer is set but model.architecture is rnn"):
         config_from_dict(rnn)
+
+
+def test_translate_gives_a_transformers_attention_in_jsonl_and_plots(
+    tmp_path, tokenizer, capsys, restore_globals
+):
+    import json
+
+    from conftest import tiny_config_dict
+
+    from seq2seq.checkpoint import save_model
+    from seq2seq.cli import main
+
+    raw = tiny_config_dict(tmp_path)
+    raw["model"] = {
+        "architecture": "transformer",
+        "transformer": {"encoder_layers": 1, "decoder_layers": 1, "d_model": 8, "heads": 2, "d_ff": 16},
+    }
+    cfg = config_from_dict(raw)
+    torch.manual_seed(0)
+    save_model(
+        tmp_path / "t.pt", build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt)), cfg, tokenizer
+    )
+    with pytest.raises(SystemExit) as e:
+        main(
+            [
+                "translate",
+                str(tmp_path / "t.pt"),
+                "ba ca da",
+                "--format",
+                "jsonl",
+                "--plot-attention",
+                str(tmp_path / "plots"),
+            ]
+        )
+    assert e.value.code == 0
+    line = json.loads(capsys.readouterr().out)
+    best = line["hypotheses"][0]
+    assert len(best["attention"]) == len(best["pieces"])
+    assert all(len(row) == len(line["source_pieces"]) for row in best["attention"])
+    assert all(sum(row) == pytest.approx(1.0, abs=1e-3) for row in best["attention"])
+    assert (tmp_path / "plots" / "line000001.png").stat().st_size > 0

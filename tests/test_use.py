@@ -7,6 +7,9 @@ One small model is trained once for the module on the reversal task (a few secon
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
+import io
 import json
 import os
 import pty
@@ -20,11 +23,16 @@ import pytest
 import torch
 from conftest import write_reversal
 
-from seq2seq.checkpoint import load_bundle, load_model
+from seq2seq.checkpoint import load_bundle, load_model, save_model
 from seq2seq.cli import main
 from seq2seq.config import config_from_dict
-from seq2seq.data import read_lines
+from seq2seq.data import load_corpus, read_lines
+from seq2seq.distributed import World
+from seq2seq.model import build_model
 from seq2seq.train import train
+from seq2seq.translator import Translator, write_translations
+from seq2seq.translator import test as score_test_set
+from seq2seq.validation import Validator
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +109,26 @@ def test_test_scores_the_best_model_as_validation_did(trained, capsys, restore_g
     assert result["signatures"]["bleu"].startswith("nrefs:1|case:mixed")
 
 
+def test_validation_and_test_cut_long_lines_alike(trained, restore_globals):
+    """With a data.max_len shorter than most lines, validation and `test` both translate them in
+    parts, the same parts: the same translations, the same BLEU."""
+    root, _ = trained
+    model, cfg, tokenizer = load_model(root / "run" / "best.pt")
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, max_len=4))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, examples=60))
+    src, ref = root / "valid.src", root / "valid.tgt"
+    lines = read_lines(src)
+    assert sum(len(x) > 4 for x in tokenizer.src.encode(lines)) > 30, "most lines must be cut"
+    translator = Translator(model, tokenizer, cfg, cfg.search, "fp32")
+    tested = score_test_set(translator, str(src), str(ref), root / "cut.hyp")
+    autocast = functools.partial(torch.autocast, "cpu", enabled=False)
+    with load_corpus(str(src), str(ref), tokenizer, root / "cache") as corpus:
+        result = Validator(cfg, tokenizer, corpus, lines, read_lines(ref), World(), autocast).validate(model)
+    validated = [d.split("hypothesis: ", 1)[1] for d in result.details if "hypothesis: " in d]
+    assert validated == read_lines(root / "cut.hyp")
+    assert result.metrics["bleu"] == tested["bleu"]
+
+
 def test_test_prints_bleu_chrf_and_ter_with_signatures_and_writes_the_hypotheses(
     trained, capsys, restore_globals
 ):
@@ -126,6 +154,28 @@ def test_test_prints_bleu_chrf_and_ter_with_signatures_and_writes_the_hypotheses
     )
     assert len(read_lines(hyps)) == 60
     assert "paired bootstrap" in out and "significant" in out
+
+
+def test_compare_names_the_better_system_and_its_p_value(trained, capsys, restore_globals):
+    """Against the references themselves (a clearly better baseline), the untranslated source (a
+    clearly worse one) and the model's own output (the same system)."""
+    root, _ = trained
+    model, src, ref = root / "run" / "best.pt", root / "valid.src", root / "valid.tgt"
+    own = root / "own.hyp"
+    assert cli(capsys, "test", model, "--src", src, "--ref", ref, "--output", own)[0] == 0
+    found = {}
+    for name, baseline in (("references", ref), ("source", src), ("itself", own)):
+        code, out, _ = cli(capsys, "test", model, "--src", src, "--ref", ref, "--compare", baseline, "--json")
+        assert code == 0
+        found[name] = json.loads(out)["compare"]["BLEU"]
+    assert found["references"]["baseline"] == 100.0 and found["references"]["better"] == "baseline"
+    assert found["source"]["model"] > found["source"]["baseline"] and found["source"]["better"] == "model"
+    for name in ("references", "source"):
+        assert found[name]["p_value"] <= 0.01 and found[name]["significant"], found[name]
+    assert found["itself"]["better"] == "neither" and found["itself"]["p_value"] > 0.2
+    assert not found["itself"]["significant"]
+    code, out, _ = cli(capsys, "test", model, "--src", src, "--ref", ref, "--compare", ref)
+    assert "BLEU: model" in out and "the baseline is better, p = 0.0" in out and ", significant at" in out
 
 
 # ---------------------------------------------------------------- seq2seq translate
@@ -199,8 +249,24 @@ def test_translate_jsonl_holds_n_best_scores_probabilities_and_attention(trained
     assert empty["source"] == ""
 
 
+def test_translate_n_best_gives_n_even_when_fewer_finish(model_file, capsys, restore_globals):
+    """With room for no output token, only the empty translation finishes: the other two of the
+    3-best are the best unfinished ones, marked, their pieces without </s>."""
+    translator = Translator.load(model_file, beam_size=3, max_len_ratio=0.0, max_len_offset=0)
+    sink = io.StringIO()
+    write_translations(translator, ["bi ca", ""], sink, "jsonl", 3, warn=print, plot_dir=None)
+    first, empty = (json.loads(line) for line in sink.getvalue().splitlines())
+    hyps = first["hypotheses"]
+    assert [h["finished"] for h in hyps] == [True, False, False]
+    assert hyps[0]["pieces"] == ["</s>"] and [len(h["pieces"]) for h in hyps[1:]] == [1, 1]
+    assert all(len(h["token_probs"]) == len(h["pieces"]) == len(h["attention"]) for h in hyps)
+    assert empty["hypotheses"] == []  # an empty line stays empty
+    sink = io.StringIO()
+    write_translations(translator, ["bi ca"], sink, "text", 3, warn=print, plot_dir=None)
+    assert len(sink.getvalue().rstrip("\n").split("\t")) == 3
+
+
 def test_translate_plots_attention_heatmaps(trained, capsys, restore_globals):
-    pytest.importorskip("matplotlib")
     root, _ = trained
     code, _, _ = cli(
         capsys, "translate", root / "run" / "best.pt", "--plot-attention", root / "plots", "a b", "c d e"
@@ -263,24 +329,45 @@ def _read_answer(fd: int, echo: str, timeout: float) -> str:
 # ---------------------------------------------------------------- seq2seq average
 
 
-def test_average_writes_the_mean_of_the_weights_and_a_usable_model(trained, capsys, restore_globals):
-    root, _ = trained
-    best, last = root / "run" / "best.pt", root / "run" / "last.pt"
-    code, _, _ = cli(capsys, "average", best, last, "-o", root / "avg.pt")
+def other_seed(model_file, root, seed: int):
+    """A model file like `model_file` (same config and tokenizer), with weights from another seed."""
+    model, cfg, tokenizer = load_model(model_file)
+    torch.manual_seed(seed)
+    other = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
+    save_model(root / f"seed{seed}.pt", other, cfg, tokenizer)
+    return root / f"seed{seed}.pt"
+
+
+def test_average_writes_the_arithmetic_mean_of_different_models(
+    model_file, tmp_path, capsys, restore_globals
+):
+    a_path, b_path, c_path = (
+        model_file,
+        other_seed(model_file, tmp_path, 1),
+        other_seed(model_file, tmp_path, 2),
+    )
+    a, b, c = (load_bundle(p)["model"] for p in (a_path, b_path, c_path))
+    assert all(not torch.equal(a[k], b[k]) for k in a if "embedding" not in k), "the inputs must differ"
+    code, _, _ = cli(capsys, "average", a_path, b_path, "-o", tmp_path / "avg2.pt")
     assert code == 0
-    a, b = load_bundle(best)["model"], load_bundle(last)["model"]
-    averaged = load_bundle(root / "avg.pt")["model"]
-    for name, t in averaged.items():
-        torch.testing.assert_close(t, (a[name] + b[name]) / 2)
-    model, cfg, tokenizer = load_model(root / "avg.pt")
-    assert cfg == load_model(best)[1]
-    code, out, _ = cli(capsys, "translate", root / "avg.pt", "a b c")
+    code, _, _ = cli(capsys, "average", a_path, b_path, c_path, "-o", tmp_path / "avg3.pt")
+    assert code == 0
+    two, three = load_bundle(tmp_path / "avg2.pt")["model"], load_bundle(tmp_path / "avg3.pt")["model"]
+    assert two.keys() == a.keys() == three.keys()
+    for name in a:  # the mean computed here in float64, element by element
+        want2 = ((a[name].double() + b[name].double()) / 2).float()
+        want3 = ((a[name].double() + b[name].double() + c[name].double()) / 3).float()
+        torch.testing.assert_close(two[name], want2, rtol=0, atol=1e-7)
+        torch.testing.assert_close(three[name], want3, rtol=0, atol=1e-7)
+    name = "decoder.output.weight"
+    assert not torch.equal(two[name], a[name]) and not torch.equal(two[name], b[name])
+    assert load_model(tmp_path / "avg2.pt")[1] == load_model(a_path)[1]
+    code, out, _ = cli(capsys, "translate", tmp_path / "avg2.pt", "bi ca")
     assert code == 0 and len(out.splitlines()) == 1
 
-    code, _, _ = cli(capsys, "average", best, "-o", root / "one.pt")  # the average of one is itself
+    code, _, _ = cli(capsys, "average", a_path, "-o", tmp_path / "one.pt")  # the average of one is itself
     assert code == 0
-    for name, t in load_bundle(root / "one.pt")["model"].items():
-        assert torch.equal(t, a[name])
+    assert all(torch.equal(t, a[k]) for k, t in load_bundle(tmp_path / "one.pt")["model"].items())
 
 
 def test_average_refuses_to_overwrite_an_input(trained, capsys, restore_globals):

@@ -1,0 +1,78 @@
+"""The web page of `seq2seq serve`, in a real headless browser (Debian's chromium driven by
+Playwright): type sentences, press Translate, read the translations `seq2seq translate` gives,
+choose a sentence and see its attention heatmap; nothing is fetched from anywhere but the server.
+
+Skipped only where /usr/bin/chromium is absent (README's test command installs it)."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from serving import ServerProcess
+
+from seq2seq.cli import main
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def translate_cli(capsys, model, lines: list[str]) -> list[dict]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", str(model), "--format", "jsonl", *lines])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_the_page_loads_nothing_from_elsewhere():
+    page = resources.files("seq2seq").joinpath("static/index.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "an external script, style or font"
+    assert "@import" not in page and "url(" not in page
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
+def test_the_page_translates_and_shows_the_attention_of_a_chosen_sentence(
+    model_file, capsys, restore_globals, tmp_path
+):
+    pytest.importorskip("fastapi")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    lines = ["ba ce di", "fo ga"]
+    expected = translate_cli(capsys, model_file, lines)
+    with ServerProcess(model_file) as server, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            fetched: list[str] = []
+            page.on("request", lambda r: fetched.append(r.url))
+            page.goto(server.url + "/")
+            sync_api.expect(page.locator("#about")).to_contain_text(model_file.name)
+
+            page.fill("#source", "\n".join(lines) + "\n")
+            page.click("#translate")
+            translations = page.locator("#output li .translation")
+            sync_api.expect(translations).to_have_count(2)
+            assert translations.all_text_contents() == [e["hypotheses"][0]["text"] for e in expected]
+
+            # the first sentence's heatmap is shown; choose the second
+            page.locator("#output li").nth(1).click()
+            sync_api.expect(page.locator("#output li").nth(1)).to_have_class("chosen")
+            best, source = expected[1]["hypotheses"][0], expected[1]["source_pieces"]
+            cells = page.locator("#heatmap rect.cell")
+            sync_api.expect(cells).to_have_count(len(best["pieces"]) * len(source))
+            assert page.locator("#heatmap .source-piece").all_text_contents() == source
+            assert page.locator("#heatmap .target-piece").all_text_contents() == best["pieces"]
+            shown = [float(w) for w in cells.evaluate_all("cells => cells.map(c => c.dataset.weight)")]
+            wanted = [w for row in best["attention"] for w in row]
+            assert shown == pytest.approx(wanted, abs=1e-3)
+            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+
+            # a request the server refuses shows its one-line error on the page
+            page.fill("#beam", "99")
+            page.click("#translate")
+            sync_api.expect(page.locator("#error")).to_contain_text("less than or equal to 16")
+        finally:
+            browser.close()
+    assert fetched and all(url.startswith(server.url) for url in fetched), fetched
