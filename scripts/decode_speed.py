@@ -86,8 +86,9 @@ def measure(model: str, args: argparse.Namespace) -> dict:
             command += ["--threads", str(args.threads), "--device", args.device, "--repeat", str(args.repeat)]
             command += ["--precision", precision] if precision else []
             command += ["--hyps-dir", args.hyps_dir] if args.hyps_dir else []
-            command += ["--batch-tokens", str(args.batch_tokens)] if args.batch_tokens else []
-            command += ["--compile"] if args.compile else []
+            batch_tokens = getattr(args, "batch_tokens", None)  # benchmark.py passes its own args
+            command += ["--batch-tokens", str(batch_tokens)] if batch_tokens else []
+            command += ["--compile"] if getattr(args, "compile", False) else []
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 sys.exit(f"decoding {name} failed:\n{done.stderr[-3000:]}")
