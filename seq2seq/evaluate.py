@@ -18,11 +18,13 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 from torch import nn
 
 from .config import SearchConfig
-from .data import Corpus, pad_src, sorted_batches
+from .corpus import Corpus
+from .data import pad_src, sorted_batches
 from .decoder import AttentionDecoder
+from .hypotheses import Hypothesis
 from .loss import sequence_loss
 from .model import Seq2Seq
-from .search import Hypothesis, beam_search, greedy_search, max_lengths
+from .search import beam_search, greedy_search, max_lengths
 from .tokenizer import Tokenizer
 
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .model import Seq2Seq
-
 # the token masking and the result rows are greedy search's, so sampling with k = 1 equals it
-from .search import Hypothesis, _hypothesis, _log_softmax
+from .hypotheses import Hypothesis, hypothesis
+from .model import Seq2Seq
+from .search import next_token_logprobs
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -45,7 +45,7 @@ def sample(
     prev = src.new_full((n,), BOS_ID)
     for t in range(steps):
         logits, state, alpha = model.decode_step(prev, memory, state)
-        logp = _log_softmax(logits, t >= max_lens[active])  # (b, V)
+        logp = next_token_logprobs(logits, t >= max_lens[active])  # (b, V)
         drawn = _draw(logp, temperature, top_k, generator)  # (b,)
         tokens[active, t], logprobs[active, t] = drawn, logp.gather(1, drawn.unsqueeze(1)).squeeze(1)
         if attention is not None:
@@ -61,7 +61,7 @@ def sample(
     scores = logprobs.sum(dim=1)
     return [
         [
-            _hypothesis(
+            hypothesis(
                 tokens[b],
                 logprobs[b],
                 attention[b] if attention is not None else None,

@@ -8,30 +8,13 @@ size, N hypotheses kept per sentence (n-best), V vocabulary, S source length, L 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from .hypotheses import History, Hypothesis, hypothesis, length_penalty
 from .model import Seq2Seq
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    tokens: list[int]  # target ids, without EOS
-    score: float  # log p(y | x), EOS included
-    norm_score: float  # score / length_penalty(len(token_logprobs))
-    token_logprobs: list[float]  # log p of each output token, EOS included
-    attention: Tensor | None  # (len(token_logprobs), source length with EOS), when asked for
-    # False: the search stopped before it ended (no EOS; see beam_search's n-best); its score and
-    # token_logprobs then cover its tokens only
-    finished: bool = True
-
-
-def length_penalty(length: Tensor, alpha: float) -> Tensor:
-    """GNMT length penalty ((5 + |Y|) / 6) ** alpha (Wu et al. 2016, eq. 14); 1 when alpha is 0."""
-    return ((5.0 + length.float()) / 6.0) ** alpha
 
 
 def max_lengths(src_lengths: Tensor, ratio: float, offset: int) -> Tensor:
@@ -54,7 +37,7 @@ def greedy_search(
     prev = src.new_full((n,), BOS_ID)
     for t in range(steps):
         logits, state, alpha = model.decode_step(prev, memory, state)
-        best_logp, best = _log_softmax(logits, t >= max_lens[active]).max(dim=-1)
+        best_logp, best = next_token_logprobs(logits, t >= max_lens[active]).max(dim=-1)
         tokens[active, t], logprobs[active, t] = best, best_logp
         if attention is not None:
             attention[active, t] = alpha.float()
@@ -69,7 +52,7 @@ def greedy_search(
     scores = logprobs.sum(dim=1)
     return [
         [
-            _hypothesis(
+            hypothesis(
                 tokens[b],
                 logprobs[b],
                 attention[b] if attention is not None else None,
@@ -119,13 +102,13 @@ def beam_search(
     # live hypotheses, one row per active sentence
     live_scores = torch.full((B, K), float("-inf"), device=device)
     live_scores[:, 0] = 0.0
-    live = _History.empty(B, K, steps, S if with_attention else 0, device)
+    live = History.empty(B, K, steps, S if with_attention else 0, device)
     # finished pool per active sentence, and results per original sentence
     pool_norm = torch.full((B, N), float("-inf"), device=device)
     pool_scores = torch.full((B, N), float("-inf"), device=device)
-    pool = _History.empty(B, N, steps, S if with_attention else 0, device)
+    pool = History.empty(B, N, steps, S if with_attention else 0, device)
     out_norm, out_scores = pool_norm.clone(), pool_scores.clone()
-    out = _History.empty(B, N, steps, S if with_attention else 0, device)
+    out = History.empty(B, N, steps, S if with_attention else 0, device)
 
     unfinished: dict[int, list[Hypothesis]] = {}  # original sentence -> fill for its n-best
     active = torch.arange(B, device=device)
@@ -134,7 +117,7 @@ def beam_search(
         b = active.numel()
         logits, state, alpha_t = model.decode_step(prev, memory, state)
         at_max = t >= max_lens[active]  # (b,) must end now
-        logp = _log_softmax(logits, at_max.repeat_interleave(K))  # (b*K, V)
+        logp = next_token_logprobs(logits, at_max.repeat_interleave(K))  # (b*K, V)
         # the 2K best candidates of a sentence are among the 2K best extensions of each of its
         # hypotheses: rank per hypothesis first, then only K x 2K sums instead of K x V
         ext_logp, ext_token = logp.topk(min(2 * K, logp.size(1)), dim=1)  # (b*K, C)
@@ -154,7 +137,7 @@ def beam_search(
             merged_norm = torch.cat([pool_norm, norm], dim=1)
             pool_norm, pick = merged_norm.topk(N, dim=1)
             pool_scores = torch.cat([pool_scores, top_scores], dim=1).gather(1, pick)
-            pool = _History.cat(pool, extended).select(pick)
+            pool = History.cat(pool, extended).select(pick)
 
         before, before_scores = live, live_scores  # the live hypotheses this step extended
         live_scores, pick = top_scores.masked_fill(token == EOS_ID, float("-inf")).topk(K, dim=1)
@@ -174,7 +157,7 @@ def beam_search(
             if bool(short.any()):
                 attn = alpha_t.float().view(b, K, -1)[short] if with_attention else None
                 step = (logits.view(b, K, -1)[short], attn, N, t, alpha)
-                found = _unfinished(before.rows(short), before_scores[short], *step)
+                found = unfinished(before.rows(short), before_scores[short], *step)
                 unfinished.update(zip(active[short].tolist(), found))
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:
@@ -192,7 +175,7 @@ def beam_search(
     results = []
     for b in range(B):
         hyps = [
-            _hypothesis(
+            hypothesis(
                 out.tokens[b, i],
                 out.logprobs[b, i],
                 out.attention[b, i] if with_attention else None,
@@ -211,98 +194,7 @@ def beam_search(
     return results
 
 
-def _unfinished(
-    live: _History, scores: Tensor, logits: Tensor, attn: Tensor | None, n: int, t: int, alpha: float
-) -> list[list[Hypothesis]]:
-    """The n best one-token extensions (EOS, PAD, BOS excluded) of R sentences' live hypotheses at
-    step t, unfinished, best first. live (R, K, L), scores (R, K), logits (R, K, V), attn (R, K, S);
-    their attention keeps the batch's S columns (beam_search cuts it to the sentence's)."""
-    logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
-    logp[..., [PAD_ID, BOS_ID, EOS_ID]] = float("-inf")
-    r, k, v = logp.shape
-    cand = (scores.unsqueeze(2) + logp).view(r, k * v)
-    top_scores, top_ids = cand.topk(min(n, k * v), dim=1)  # (R, n)
-    origin, token = top_ids // v, top_ids % v
-    token_logp = logp.view(r, k * v).gather(1, top_ids)
-    h = live.extend(origin, token, token_logp, attn, t)
-    penalty = float(length_penalty(torch.tensor(t + 1), alpha))
-    return [
-        [
-            _hypothesis(
-                h.tokens[i, j],
-                h.logprobs[i, j],
-                h.attention[i, j] if attn is not None else None,
-                t + 1,
-                float(top_scores[i, j]),
-                float(top_scores[i, j]) / penalty,
-                h.attention.size(-1),
-                finished=False,
-            )
-            for j in range(top_scores.size(1))
-            if torch.isfinite(top_scores[i, j])
-        ]
-        for i in range(r)
-    ]
-
-
-@dataclass(frozen=True)
-class _History:
-    """Token histories of hypotheses: tokens/logprobs (R, M, L), lengths (R, M), attention (R, M, L, S)."""
-
-    tokens: Tensor
-    logprobs: Tensor
-    lengths: Tensor
-    attention: Tensor
-
-    @staticmethod
-    def empty(rows: int, m: int, steps: int, src_len: int, device) -> _History:
-        return _History(
-            torch.full((rows, m, steps), PAD_ID, dtype=torch.long, device=device),
-            torch.zeros(rows, m, steps, device=device),
-            torch.zeros(rows, m, dtype=torch.long, device=device),
-            torch.zeros(rows, m, steps, src_len, device=device),
-        )
-
-    def extend(self, origin: Tensor, token: Tensor, logp: Tensor, attn: Tensor | None, t: int) -> _History:
-        """Candidates (R, C): hypothesis `origin` extended by `token` at step t."""
-        h = self.select(origin)
-        h.tokens[:, :, t] = token
-        h.logprobs[:, :, t] = logp
-        h.lengths[:] = t + 1
-        if attn is not None:
-            h.attention[:, :, t] = attn.gather(1, origin.unsqueeze(2).expand(-1, -1, attn.size(2)))
-        return h
-
-    def select(self, index: Tensor) -> _History:
-        """index (R, C) picks C of the M hypotheses of each row."""
-
-        def pick(x: Tensor) -> Tensor:
-            idx = index.view(*index.shape, *([1] * (x.dim() - 2))).expand(*index.shape, *x.shape[2:])
-            return x.gather(1, idx)
-
-        return _History(pick(self.tokens), pick(self.logprobs), pick(self.lengths), pick(self.attention))
-
-    def rows(self, index: Tensor) -> _History:
-        return _History(self.tokens[index], self.logprobs[index], self.lengths[index], self.attention[index])
-
-    def assign(self, rows: Tensor, other: _History) -> None:
-        self.tokens[rows], self.logprobs[rows] = other.tokens, other.logprobs
-        self.lengths[rows], self.attention[rows] = other.lengths, other.attention
-
-    @staticmethod
-    def cat(a: _History, b: _History) -> _History:
-        return _History(
-            *(
-                torch.cat([x, y], dim=1)
-                for x, y in zip(
-                    (a.tokens, a.logprobs, a.lengths, a.attention),
-                    (b.tokens, b.logprobs, b.lengths, b.attention),
-                )
-            )
-        )
-
-
-def _log_softmax(logits: Tensor, must_end: Tensor) -> Tensor:
+def next_token_logprobs(logits: Tensor, must_end: Tensor) -> Tensor:
     """Log-probabilities in fp32; PAD and BOS are never produced; rows where must_end is set may
     only produce EOS."""
     logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
@@ -313,24 +205,3 @@ def _log_softmax(logits: Tensor, must_end: Tensor) -> Tensor:
         not_eos[EOS_ID] = False
         logp = logp.masked_fill(must_end.unsqueeze(1) & not_eos, float("-inf"))
     return logp
-
-
-def _hypothesis(
-    tokens: Tensor,
-    logprobs: Tensor,
-    attention: Tensor | None,
-    length: int,
-    score: float,
-    norm_score: float,
-    src_len: int,
-    finished: bool = True,
-) -> Hypothesis:
-    """`length`: the steps the hypothesis took (its last one is EOS when finished)."""
-    return Hypothesis(
-        tokens=tokens[: length - 1 if finished else length].tolist(),
-        score=score,
-        norm_score=norm_score,
-        token_logprobs=logprobs[:length].tolist(),
-        attention=attention[:length, :src_len].clone() if attention is not None else None,
-        finished=finished,
-    )

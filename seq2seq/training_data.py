@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import data, tokenizer
 from .config import Config
+from .corpus import Corpus, Sampling, encode_corpus, load_corpus, sampled_corpus_exists
 from .errors import UserError
 
 log = logging.getLogger("seq2seq")
@@ -22,13 +23,13 @@ class TrainingData:
     cfg: Config
     digest: str  # of the training files' content
     tokenizer: tokenizer.Tokenizer
-    train: data.Corpus  # deterministically segmented
-    valid: data.Corpus
+    train: Corpus  # deterministically segmented
+    valid: Corpus
     valid_src: list[str]
     valid_ref: list[str]
-    _sampled: data.Corpus | None = field(default=None, repr=False)
+    _sampled: Corpus | None = field(default=None, repr=False)
 
-    def for_epoch(self, epoch: int, resuming: bool = False) -> data.Corpus:
+    def for_epoch(self, epoch: int, resuming: bool = False) -> Corpus:
         """The training corpus of `epoch` (0-based): `train`, or with tokenizer.sampling_alpha a
         new sampled segmentation (Kudo 2018). It is kept in the cache until the epoch is over, so
         a run resumed inside the epoch trains on the very same one; `resuming` a run whose copy is
@@ -36,17 +37,15 @@ class TrainingData:
         t = self.cfg.tokenizer
         if not t.sampling_alpha:
             return self.train
-        sampling = data.Sampling(
-            t.sampling_alpha, t.sampling_nbest, f"seed {self.cfg.train.seed}, epoch {epoch}"
-        )
+        sampling = Sampling(t.sampling_alpha, t.sampling_nbest, f"seed {self.cfg.train.seed}, epoch {epoch}")
         d, cache = self.cfg.data, Path(self.cfg.cache_dir)
-        exists = data.sampled_corpus_exists(self.digest, self.tokenizer, cache, sampling)
+        exists = sampled_corpus_exists(self.digest, self.tokenizer, cache, sampling)
         if resuming and not exists:
             log.warning(
                 f"the sampled segmentation of epoch {epoch + 1} is no longer in {cache}: sampling a new "
                 "one, so the rest of this epoch differs from an uninterrupted run"
             )
-        corpus = data.encode_corpus(
+        corpus = encode_corpus(
             Path(d.train_src), Path(d.train_tgt), self.digest, self.tokenizer, cache, sampling
         )
         if self._sampled is not None and self._sampled.directory != corpus.directory:
@@ -91,8 +90,8 @@ def load_training_data(cfg: Config, saved: tokenizer.Tokenizer | None = None) ->
             log.info,
             shared_vocab=cfg.model.tie_src_tgt_embeddings,
         )
-    train_data = data.encode_corpus(Path(d.train_src), Path(d.train_tgt), digest, tok, cache)
-    valid_data = data.load_corpus(d.valid_src, d.valid_tgt, tok, cache)
+    train_data = encode_corpus(Path(d.train_src), Path(d.train_tgt), digest, tok, cache)
+    valid_data = load_corpus(d.valid_src, d.valid_tgt, tok, cache)
     valid_src, valid_ref = data.read_lines(d.valid_src), data.read_lines(d.valid_tgt)
     usable = int(((train_data.src_lengths <= d.max_len) & (train_data.tgt_lengths <= d.max_len)).sum())
     if usable == 0:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import data, evaluate
 from .config import Config
+from .corpus import Corpus
 from .distributed import World
 from .model import Seq2Seq
 from .tokenizer import Tokenizer
@@ -41,7 +42,7 @@ class Validator:
         self,
         cfg: Config,
         tokenizer: Tokenizer,
-        corpus: data.Corpus,
+        corpus: Corpus,
         src: list[str],
         ref: list[str],
         world: World,

@@ -28,6 +28,7 @@ RANKS = {
     "divergence": 1,
     "curves": 1,
     "encoder": 1,
+    "config_sections": 0.75,  # the dataclasses, over typed_config
     "config": 1,
     "typed_config": 0.5,  # between errors and config
     "multihead": 1,
@@ -39,9 +40,11 @@ RANKS = {
     "tokenizer": 2,
     "loss": 3,
     "data": 3,
+    "corpus": 3.5,  # the encoded cache, over data (its batches)
     "model": 4,
     "training_data": 4,
     "labeled_data": 4,
+    "hypotheses": 3,
     "search": 5,
     "sampler": 6,
     "ensemble": 5,

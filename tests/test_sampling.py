@@ -15,7 +15,8 @@ from conftest import make_pairs, reversal_config, write_lines, write_reversal
 
 from seq2seq import data
 from seq2seq.config import TokenizerConfig, config_from_dict
-from seq2seq.data import Sampling, check_parallel, encode_corpus
+from seq2seq.corpus import Corpus, Sampling, encode_corpus
+from seq2seq.data import check_parallel
 from seq2seq.tokenizer import UNK_ID, train_or_load
 from seq2seq.train import Trainer, train
 
@@ -36,7 +37,7 @@ def files(request, tmp_path_factory):
     return paths, digest, tok, (src, tgt)
 
 
-def sentences(corpus: data.Corpus) -> list[tuple[list[int], list[int]]]:
+def sentences(corpus: Corpus) -> list[tuple[list[int], list[int]]]:
     batch_of_one = [corpus.batch(np.array([i])) for i in range(len(corpus))]
     return [(b.src[0, :-1].tolist(), b.tgt_out[0, :-1].tolist()) for b in batch_of_one]
 
@@ -97,7 +98,7 @@ def test_a_run_resumed_inside_an_epoch_trains_on_that_epochs_segmentation(
     interrupted = len(seen)
     kept = sorted((tmp_path / "cache").glob("corpus-*-sampled-*"))
     assert len(kept) == 1  # epoch 1's copy is gone, epoch 2's is kept for the resume
-    corpus = data.Corpus(kept[0])
+    corpus = Corpus(kept[0])
     plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, cfg.data, cfg.train.seed, 1)
     next_batch = corpus.batch(plan[6]).src.tolist()  # what epoch 2's plan holds after the interrupt
     corpus.close()

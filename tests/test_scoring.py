@@ -16,6 +16,7 @@ from conftest import make_pairs, write_lines
 from seq2seq import data, evaluate
 from seq2seq.checkpoint import load_model
 from seq2seq.cli import main
+from seq2seq.corpus import load_corpus
 from seq2seq.loss import sequence_loss, token_log_probs
 from seq2seq.scoring import PairScore, as_json, score_ids, score_pairs
 from seq2seq.search import beam_search, greedy_search, max_lengths
@@ -39,7 +40,7 @@ def test_the_scores_of_a_corpus_sum_to_minus_its_validation_loss(model_file, tmp
     model, cfg, tokenizer = load_model(model_file)
     src, tgt = make_pairs(40, seed=5)
     src_path, tgt_path = write_lines(tmp_path / "v.src", src), write_lines(tmp_path / "v.tgt", tgt)
-    corpus = data.load_corpus(str(src_path), str(tgt_path), tokenizer, tmp_path / "cache")
+    corpus = load_corpus(str(src_path), str(tgt_path), tokenizer, tmp_path / "cache")
     lengths = np.maximum(corpus.src_lengths, corpus.tgt_lengths) + 1
     batches = data.sorted_batches(lengths, 100)
     loss, tokens = evaluate.validation_loss(model, corpus, batches, contextlib.nullcontext)

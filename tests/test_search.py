@@ -17,9 +17,10 @@ import torch
 
 from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
 from seq2seq.data import collate
+from seq2seq.hypotheses import Hypothesis, length_penalty
 from seq2seq.loss import sequence_loss
 from seq2seq.model import build_model
-from seq2seq.search import Hypothesis, beam_search, greedy_search, length_penalty, max_lengths
+from seq2seq.search import beam_search, greedy_search, max_lengths
 from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 A, B = 4, 5  # the scripted vocabulary: PAD UNK BOS EOS A B

@@ -26,7 +26,8 @@ from conftest import write_reversal
 from seq2seq.checkpoint import load_bundle, load_model, save_model
 from seq2seq.cli import main
 from seq2seq.config import config_from_dict
-from seq2seq.data import load_corpus, read_lines
+from seq2seq.corpus import load_corpus
+from seq2seq.data import read_lines
 from seq2seq.distributed import World
 from seq2seq.model import build_model
 from seq2seq.train import train
