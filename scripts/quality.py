@@ -47,7 +47,7 @@ def main() -> None:
     groups = [args.paths] if args.ensemble else [[p] for p in args.paths]
     for group in groups:
         models = [_model_file(p) for p in group]
-        translator = Translator.load(models, beam_size=args.beam)
+        translator = Translator.load(models, beam_size=args.beam, length_penalty=args.length_penalty)
         row = {
             "label": args.label or " + ".join(str(p) for p in group),
             "models": [str(m) for m in models],
@@ -79,6 +79,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ensemble", action="store_true", help="score all of them as one ensemble")
     p.add_argument("--label", help="the row's name")
     p.add_argument("--beam", type=int, help="beam size (default: each model's config)")
+    p.add_argument(
+        "--length-penalty", type=float, help="GNMT alpha (default: each model's config); choose it on val"
+    )
     p.add_argument(
         "--data", default=str(ROOT.parent / "shared" / "data" / "multi30k"), help="Multi30k folder"
     )

@@ -88,7 +88,7 @@ class History:
         )
 
 
-def unfinished(
+def unfinished_extensions(
     live: History, scores: Tensor, logits: Tensor, attn: Tensor | None, n: int, t: int, alpha: float
 ) -> list[list[Hypothesis]]:
     """The n best one-token extensions (EOS, PAD, BOS excluded) of R sentences' live hypotheses at

@@ -12,7 +12,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from .hypotheses import History, Hypothesis, hypothesis, length_penalty
+from .hypotheses import History, Hypothesis, hypothesis, length_penalty, unfinished_extensions
 from .model import Seq2Seq
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID
 
@@ -157,7 +157,7 @@ def beam_search(
             if bool(short.any()):
                 attn = alpha_t.float().view(b, K, -1)[short] if with_attention else None
                 step = (logits.view(b, K, -1)[short], attn, N, t, alpha)
-                found = unfinished(before.rows(short), before_scores[short], *step)
+                found = unfinished_extensions(before.rows(short), before_scores[short], *step)
                 unfinished.update(zip(active[short].tolist(), found))
             keep = (~done).nonzero().squeeze(1)
             if keep.numel() == 0:

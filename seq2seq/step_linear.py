@@ -79,7 +79,9 @@ class _SharedWeight(Function):
     def backward(ctx, _weight_grad, _bias_grad):
         steps = ctx.steps
         used = [(x, g) for x, g in zip(steps.inputs, steps.grads) if g is not None]
-        steps.inputs, steps.grads = [], []
+        # break the cycle steps -> cast weight -> this node -> ctx -> steps: the garbage collector
+        # cannot see through autograd's nodes, so each update's cast weights would stay (bf16)
+        steps.inputs, steps.grads, steps.weight, steps.bias, ctx.steps = [], [], None, None, None
         if not used:
             return None, None, None, None
         x = torch.cat([x.reshape(-1, x.size(-1)) for x, _ in used])  # (T x N, I)

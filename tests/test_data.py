@@ -268,10 +268,10 @@ def test_a_file_over_the_parallel_size_encodes_as_it_does_serially(tmp_path, tok
             submitted.append(1)
             return super().submit(*args, **kwargs)
 
-    monkeypatch.setattr(seq2seq.data, "_PARALLEL_BYTES", 1)
-    monkeypatch.setattr(seq2seq.data, "_CHUNK_LINES", 40)
+    monkeypatch.setattr(seq2seq.corpus, "_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(seq2seq.corpus, "_CHUNK_LINES", 40)
     monkeypatch.setattr(seq2seq.corpus.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(seq2seq.data, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(seq2seq.corpus, "ProcessPoolExecutor", CountingPool)
     with encode_corpus(src_path, tgt_path, digest, tokenizer, tmp_path / "parallel") as parallel:
         assert parallel.src_lengths.tolist() == serial_lengths[0].tolist()
         assert parallel.tgt_lengths.tolist() == serial_lengths[1].tolist()
