@@ -67,3 +67,24 @@ def test_a_nested_context_leaves_the_outer_one_in_place():
             assert step._steps is outer
         assert step._steps is outer
     assert step._steps is None
+
+
+def test_nothing_of_an_update_stays_alive_after_its_backward():
+    """The cast weights of one forward pass (bf16 under autocast: copies) must be freed once its
+    backward ran; a reference cycle through autograd's graph, which Python's collector cannot
+    see, once kept every update's copies."""
+    import gc
+    import weakref
+
+    step = StepLinear(SIZE, SIZE)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with summed_step_gradients(step):
+            steps = weakref.ref(step._steps)
+            cast = weakref.ref(step._steps.weight)
+            h = torch.randn(BATCH, SIZE)
+            for _ in range(3):
+                h = torch.tanh(step(h))
+    h.float().sum().backward()
+    del h
+    gc.collect()
+    assert steps() is None and cast() is None
