@@ -10,19 +10,17 @@ caller seeds, so a seed gives the same outputs again. Dims: B sentences, V vocab
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-# the token masking and the result rows are greedy search's, so sampling with k = 1 equals it
-from .hypotheses import Hypothesis, hypothesis
+from .hypotheses import Hypothesis
 from .model import Seq2Seq
-from .search import next_token_logprobs
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .search import greedy_search  # its loop, token masking and result rows: k = 1 equals it
 
 
-@torch.inference_mode()
 def sample(
     model: Seq2Seq,
     src: Tensor,
@@ -34,45 +32,10 @@ def sample(
     with_attention: bool = False,
 ) -> list[list[Hypothesis]]:
     """One sampled output per sentence; src (B, S), src_lengths (B,), max_lens (B,). top_k 0: the
-    whole vocabulary. Scores are the model's log-probabilities of the drawn tokens (temperature 1)."""
-    memory, state = model.encode(src, src_lengths)
-    n, steps = src.size(0), int(max_lens.max()) + 1
-    tokens = src.new_full((n, steps), PAD_ID)
-    logprobs = torch.zeros(n, steps, device=src.device)  # stays 0 after a sentence's EOS
-    attention = torch.zeros(n, steps, src.size(1), device=src.device) if with_attention else None
-    lengths = torch.zeros(n, dtype=torch.long, device=src.device)
-    active = torch.arange(n, device=src.device)  # original rows of the sentences still decoding
-    prev = src.new_full((n,), BOS_ID)
-    for t in range(steps):
-        logits, state, alpha = model.decode_step(prev, memory, state)
-        logp = next_token_logprobs(logits, t >= max_lens[active])  # (b, V)
-        drawn = _draw(logp, temperature, top_k, generator)  # (b,)
-        tokens[active, t], logprobs[active, t] = drawn, logp.gather(1, drawn.unsqueeze(1)).squeeze(1)
-        if attention is not None:
-            attention[active, t] = alpha.float()
-        done = drawn == EOS_ID
-        lengths[active[done]] = t + 1
-        if bool(done.all()):
-            break
-        if bool(done.any()):
-            keep = (~done).nonzero().squeeze(1)
-            active, memory, state, drawn = active[keep], memory.select(keep), state.select(keep), drawn[keep]
-        prev = drawn
-    scores = logprobs.sum(dim=1)
-    return [
-        [
-            hypothesis(
-                tokens[b],
-                logprobs[b],
-                attention[b] if attention is not None else None,
-                int(lengths[b]),
-                float(scores[b]),
-                float(scores[b]),
-                int(src_lengths[b]),
-            )
-        ]
-        for b in range(n)
-    ]
+    whole vocabulary. Scores are the model's log-probabilities of the drawn tokens (temperature 1).
+    Greedy search's loop, drawing each step's tokens instead of taking the most probable."""
+    draw = functools.partial(_draw, temperature=temperature, top_k=top_k, generator=generator)
+    return greedy_search(model, src, src_lengths, max_lens, with_attention, pick=draw)
 
 
 def _draw(logp: Tensor, temperature: float, top_k: int, generator: torch.Generator) -> Tensor:

@@ -8,6 +8,7 @@ size, N hypotheses kept per sentence (n-best), V vocabulary, S source length, L 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -24,9 +25,16 @@ def max_lengths(src_lengths: Tensor, ratio: float, offset: int) -> Tensor:
 
 @torch.inference_mode()
 def greedy_search(
-    model: Seq2Seq, src: Tensor, src_lengths: Tensor, max_lens: Tensor, with_attention: bool = False
+    model: Seq2Seq,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_lens: Tensor,
+    with_attention: bool = False,
+    pick: Callable[[Tensor], Tensor] | None = None,
 ) -> list[list[Hypothesis]]:
-    """Pick the most probable token at every step; src (B, S), src_lengths (B,), max_lens (B,)."""
+    """Pick the most probable token at every step; src (B, S), src_lengths (B,), max_lens (B,).
+    `pick` chooses each step's tokens from the log-probabilities (b, V) -> (b,) instead (sampling,
+    sampler.py); the scores stay the model's log-probabilities of the picked tokens."""
     memory, state = model.encode(src, src_lengths)
     n, steps = src.size(0), int(max_lens.max()) + 1
     tokens = src.new_full((n, steps), PAD_ID)
@@ -37,7 +45,12 @@ def greedy_search(
     prev = src.new_full((n,), BOS_ID)
     for t in range(steps):
         logits, state, alpha = model.decode_step(prev, memory, state)
-        best_logp, best = next_token_logprobs(logits, t >= max_lens[active]).max(dim=-1)
+        logp = next_token_logprobs(logits, t >= max_lens[active])  # (b, V)
+        if pick is None:
+            best_logp, best = logp.max(dim=-1)
+        else:
+            best = pick(logp)
+            best_logp = logp.gather(1, best.unsqueeze(1)).squeeze(1)
         tokens[active, t], logprobs[active, t] = best, best_logp
         if attention is not None:
             attention[active, t] = alpha.float()
