@@ -107,3 +107,34 @@ def test_rdrop_loss_is_the_mean_cross_entropy_plus_the_symmetric_kl():
     torch.testing.assert_close(
         rdrop_loss(torch.cat([first, second]), targets, 0.1, alpha=3.0), ce + 3.0 / 4 * kl
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_the_training_path_equals_torch_cross_entropy_in_value_and_gradient(dtype, eps):
+    """With autograd recording, the loss and its gradient are formed block by block in one pass
+    (loss._SmoothedCrossEntropy); torch's F.cross_entropy is the oracle: rows over several blocks,
+    padding rows among them, a scaled upstream gradient."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(3)
+    rows, vocab = 300, 50
+    logits = (4 * torch.randn(rows, vocab)).to(dtype)
+    targets = torch.randint(1, vocab, (rows,))
+    targets[::7] = PAD_ID
+
+    ours = logits.clone().requires_grad_()
+    loss, count = sequence_loss(ours, targets, smoothing=eps)
+    (0.37 * loss).backward()
+    oracle = logits.clone().requires_grad_()
+    expected = F.cross_entropy(
+        oracle.float(), targets, ignore_index=PAD_ID, label_smoothing=eps, reduction="sum"
+    )
+    (0.37 * expected).backward()
+
+    assert int(count) == rows - len(range(0, rows, 7))
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-3)
+    assert ours.grad.dtype == dtype
+    assert torch.all(ours.grad[targets == PAD_ID] == 0)
+    torch.testing.assert_close(ours.grad, oracle.grad)  # within the dtype's rounding
