@@ -69,7 +69,7 @@ class AdditiveAttention(Attention):
         return 2 * self.U(keys)  # (B, S, A): 2 U k_j
 
     def score(self, query: Tensor, proj_keys: Tensor) -> Tensor:
-        gates = torch.sigmoid(2 * self.W(query).unsqueeze(2) + proj_keys.unsqueeze(1))  # (B, M, S, A)
+        gates = (2 * self.W(query).unsqueeze(2) + proj_keys.unsqueeze(1)).sigmoid_()  # (B, M, S, A)
         return 2 * self.v(gates).squeeze(3) - self.v.weight.sum()  # (B, M, S)
 
 

@@ -33,15 +33,17 @@ class _SmoothedCrossEntropy(Function):
     over the rows whose target is not padding. Its gradient, softmax(logits_i) - q_i with q_i the
     smoothed target distribution, is formed in the forward pass, ROWS rows at a time so that each
     block stays in the cache between its few passes (log-softmax, mean, exp, subtract), and kept
-    in the logits' dtype: autograd's cross entropy instead makes about ten passes over the whole
-    (N, V) in fp32 (cast, log-softmax, gather, mean, and their backwards)."""
+    in the logits' dtype (fp32 for fp16 logits); the backward only scales it. Autograd's cross
+    entropy instead makes about ten passes over the whole (N, V) in fp32 (cast, log-softmax,
+    gather, mean, and their backwards)."""
 
     ROWS = 128
 
     @staticmethod
     def forward(ctx, logits: Tensor, targets: Tensor, smoothing: float) -> Tensor:
         vocab = logits.size(-1)
-        grad = torch.empty_like(logits)
+        # fp16 would flush the smallest probabilities to zero before the loss scale lifts them
+        grad = torch.empty_like(logits, dtype=torch.float32 if logits.dtype == torch.float16 else None)
         total = logits.new_zeros((), dtype=torch.float32)
         step = _SmoothedCrossEntropy.ROWS if logits.device.type == "cpu" else max(1, logits.size(0))
         for start in range(0, logits.size(0), step):  # a GPU takes all rows in one block

@@ -109,7 +109,7 @@ def test_rdrop_loss_is_the_mean_cross_entropy_plus_the_symmetric_kl():
     )
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 def test_the_training_path_equals_torch_cross_entropy_in_value_and_gradient(dtype, eps):
     """With autograd recording, the loss and its gradient are formed block by block in one pass
