@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from seq2seq import data, evaluate
+from seq2seq import data, evaluate, process
 from seq2seq.config import load_config
 from seq2seq.run_dir import RunDir
 from seq2seq.train import Trainer, train
@@ -52,6 +52,7 @@ WARMUP_UPDATES = 5  # --steps: not timed (allocators, oneDNN kernel caches)
 
 def main() -> None:
     args = parse_args()
+    process.keep_freed_memory()  # as the `seq2seq` command's process has it
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)

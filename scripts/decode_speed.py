@@ -100,10 +100,11 @@ def measure(model: str, args: argparse.Namespace) -> dict:
 def measure_one(args: argparse.Namespace, name: str, precision: str | None) -> dict:
     import torch
 
-    from seq2seq import evaluate
+    from seq2seq import evaluate, process
     from seq2seq.data import read_lines
     from seq2seq.translator import Translator
 
+    process.keep_freed_memory()  # as the `seq2seq` command's process has it
     if args.threads:
         torch.set_num_threads(args.threads)
     beam, alpha, limit = SEARCHES[name]

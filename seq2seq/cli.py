@@ -24,6 +24,7 @@ from . import (
     cli_test,
     cli_train,
     cli_translate,
+    process,
 )
 from .errors import UserError
 
@@ -57,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         command.add_command(sub)
     return parser
+
+
+def entry() -> None:
+    """The `seq2seq` command and `python -m seq2seq`: `main`, then the end of the process without
+    the interpreter's teardown (process.py). Tests call `main`."""
+    if not os.environ.get("NOKEEP"):
+        process.keep_freed_memory()
+    try:
+        main()
+    except SystemExit as e:
+        process.leave(e.code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,10 +130,9 @@ def beam_search(
         b = active.numel()
         logits, state, alpha_t = model.decode_step(prev, memory, state)
         at_max = t >= max_lens[active]  # (b,) must end now
-        logp = next_token_logprobs(logits, at_max.repeat_interleave(K))  # (b*K, V)
         # the 2K best candidates of a sentence are among the 2K best extensions of each of its
         # hypotheses: rank per hypothesis first, then only K x 2K sums instead of K x V
-        ext_logp, ext_token = logp.topk(min(2 * K, logp.size(1)), dim=1)  # (b*K, C)
+        ext_logp, ext_token = best_extensions(logits, at_max.repeat_interleave(K), 2 * K)  # (b*K, C)
         per_hyp = ext_logp.size(1)
         cand = (live_scores.unsqueeze(2) + ext_logp.view(b, K, per_hyp)).view(b, K * per_hyp)
         top_scores, top_ids = cand.topk(min(2 * K, K * per_hyp), dim=1)  # (b, 2K)
@@ -205,6 +204,26 @@ def beam_search(
             fill = [dataclasses.replace(h, attention=h.attention[:, : int(src_lengths[b])]) for h in fill]
         results.append(hyps + fill)
     return results
+
+
+ROWS_AT_ONCE = 512
+
+
+def best_extensions(logits: Tensor, must_end: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The k (at most V) most probable next tokens of each row, best first, and their
+    log-probabilities: logits (R, V), must_end (R,) -> log-probabilities (R, k) fp32, tokens (R, k).
+
+    Taken ROWS_AT_ONCE rows at a time: the fp32 log-probabilities of a whole batch of hypotheses
+    (1,535 x 5,483 = 34 MB) would be larger than what glibc's malloc keeps for reuse (32 MB at
+    most), so every step would get them in fresh pages from the kernel, a page fault every 4 KB."""
+    k = min(k, logits.size(1))
+    parts = [
+        next_token_logprobs(rows, end).topk(k, dim=1)
+        for rows, end in zip(logits.split(ROWS_AT_ONCE), must_end.split(ROWS_AT_ONCE))
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def next_token_logprobs(logits: Tensor, must_end: Tensor) -> Tensor:

@@ -203,3 +203,48 @@ def test_hypotheses_can_share_their_sentence_memory_row(variant):
     torch.testing.assert_close(shared[0], copied[0], atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(shared[2], copied[2], atol=1e-6, rtol=1e-5)
     assert_states_close(shared[1], copied[1])
+
+
+@pytest.mark.parametrize("variant", [VARIANTS[0], VARIANTS[-1]], ids=variant_id)
+def test_decoding_reads_input_projections_from_the_projected_vocabulary(variant):
+    """Without autograd (decoding, validation) the steps' input projections are rows of
+    input_emb(E), made once and made again when a weight changes or the model changes type; with
+    autograd, the product of every step. Both give the same logits."""
+    model = make_model(*variant)
+    src, src_lengths, tgt_in = inputs()
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            memory, state = model.encode(src, src_lengths)
+            from_rows = model.decoder(tgt_in, memory, state)[0]
+        with torch.enable_grad():
+            memory, state = model.encode(src, src_lengths)
+            by_product = model.decoder(tgt_in, memory, state)[0]
+        assert by_product.requires_grad and not from_rows.requires_grad
+        return from_rows, by_product.detach()
+
+    torch.testing.assert_close(*both())
+    table = model.decoder._vocabulary
+    assert table.shape == (TGT_VOCAB, model.decoder.input_emb.out_features)
+    both()
+    assert model.decoder._vocabulary is table  # kept while no weight changes
+    with torch.no_grad():
+        model.decoder.embedding.weight[5] += 1.0  # as an optimizer step changes it, in place
+    from_rows, by_product = both()
+    torch.testing.assert_close(from_rows, by_product)
+    assert model.decoder._vocabulary is not table
+    model.to(torch.float64)
+    from_rows, by_product = both()
+    assert from_rows.dtype == torch.float64
+    torch.testing.assert_close(from_rows, by_product)
+
+    # training in between: the fused Adam step changes the weights without a version bump
+    model.to(torch.float32)
+    both()
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, fused=True)
+    memory, state = model.encode(src, src_lengths)
+    model.decoder(tgt_in, memory, state)[0].sum().backward()
+    optimizer.step()
+    model.eval()
+    torch.testing.assert_close(*both())

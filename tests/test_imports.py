@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "seq2seq"
 RANKS = {
     "__init__": 0,
     "errors": 0,
+    "process": 0,
     "device": 0.5,  # between errors and what picks a device (train, translator)
     "attention": 0,
     "cells": 0,

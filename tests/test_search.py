@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from seq2seq import search as search_module
 from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
 from seq2seq.data import collate
 from seq2seq.hypotheses import Hypothesis, length_penalty
@@ -373,3 +374,33 @@ def test_real_model_n_best_is_sorted_and_distinct(model):
         assert len({tuple(h.tokens) for h in hyps}) == 3
         for h in hyps:
             check_consistent(h, 0.6)
+
+
+def test_real_model_beam_taken_in_row_blocks_equals_all_rows_at_once(model, monkeypatch):
+    """best_extensions takes the hypotheses ROWS_AT_ONCE at a time: blocks of 4 rows (many blocks,
+    the last one short) give exactly what one block of all of them gives."""
+    src, lengths, max_lens = source_batch()
+    kwargs = {"beam_size": 3, "alpha": 1.0, "n_best": 2}
+    monkeypatch.setattr(search_module, "ROWS_AT_ONCE", 10_000)
+    whole = beam_search(model, src, lengths, max_lens, **kwargs)
+    monkeypatch.setattr(search_module, "ROWS_AT_ONCE", 4)
+    blocks = beam_search(model, src, lengths, max_lens, **kwargs)
+    assert len(LENGTHS) * 3 > 4 * 2  # several blocks at the first step
+    assert whole == blocks
+
+
+def test_best_extensions_are_the_best_log_probabilities_of_each_row(monkeypatch):
+    torch.manual_seed(0)
+    logits = torch.randn(11, 9)
+    must_end = torch.tensor([False, True] + [False] * 9)
+    monkeypatch.setattr(search_module, "ROWS_AT_ONCE", 4)
+    values, tokens = search_module.best_extensions(logits, must_end, 3)
+    logp = torch.log_softmax(logits, dim=-1)
+    logp[:, [PAD_ID, BOS_ID]] = float("-inf")
+    logp[1, torch.arange(9) != EOS_ID] = float("-inf")
+    expected_values, expected_tokens = logp.topk(3, dim=1)
+    torch.testing.assert_close(values, expected_values)
+    assert torch.equal(tokens[[0] + list(range(2, 11))], expected_tokens[[0] + list(range(2, 11))])
+    assert tokens[1, 0] == EOS_ID  # the row that must end: EOS, then nothing (-inf)
+    assert torch.isneginf(values[1, 1:]).all()
+    assert search_module.best_extensions(logits, must_end, 20)[0].shape == (11, 9)  # k at most V
