@@ -110,7 +110,6 @@ def beam_search(
     device = src.device
     steps = int(max_lens.max()) + 1
     memory, state = model.encode(src, src_lengths)  # memory: one row per sentence, shared by its beams
-    state = state.select(torch.arange(B, device=device).repeat_interleave(K))
 
     # live hypotheses, one row per active sentence
     live_scores = torch.full((B, K), float("-inf"), device=device)
@@ -125,14 +124,23 @@ def beam_search(
 
     unfinished: dict[int, list[Hypothesis]] = {}  # original sentence -> fill for its n-best
     active = torch.arange(B, device=device)
-    prev = src.new_full((B * K,), BOS_ID)
+    prev = src.new_full((B,), BOS_ID)
     for t in range(steps):
         b = active.numel()
         logits, state, alpha_t = model.decode_step(prev, memory, state)
         at_max = t >= max_lens[active]  # (b,) must end now
         # the 2K best candidates of a sentence are among the 2K best extensions of each of its
         # hypotheses: rank per hypothesis first, then only K x 2K sums instead of K x V
-        ext_logp, ext_token = best_extensions(logits, at_max.repeat_interleave(K), 2 * K)  # (b*K, C)
+        per_sentence = logits.size(0) // b  # hypotheses per sentence: 1 at the first step, then K
+        ext_logp, ext_token = best_extensions(logits, at_max.repeat_interleave(per_sentence), 2 * K)
+        if t == 0:  # the first step's one hypothesis per sentence (BOS) becomes K copies
+            beams = torch.arange(B, device=device).repeat_interleave(K)
+            ext_logp, ext_token, alpha_t, state = (
+                ext_logp[beams],
+                ext_token[beams],
+                alpha_t[beams],
+                state.select(beams),
+            )
         per_hyp = ext_logp.size(1)
         cand = (live_scores.unsqueeze(2) + ext_logp.view(b, K, per_hyp)).view(b, K * per_hyp)
         top_scores, top_ids = cand.topk(min(2 * K, K * per_hyp), dim=1)  # (b, 2K)
@@ -168,7 +176,8 @@ def beam_search(
             short = done & torch.isneginf(pool_norm[:, -1])  # fewer than N finished
             if bool(short.any()):
                 attn = alpha_t.float().view(b, K, -1)[short] if with_attention else None
-                step = (logits.view(b, K, -1)[short], attn, N, t, alpha)
+                hyp_logits = logits if per_sentence == K else logits.repeat_interleave(K, 0)  # (b*K, V)
+                step = (hyp_logits.view(b, K, -1)[short], attn, N, t, alpha)
                 found = unfinished_extensions(before.rows(short), before_scores[short], *step)
                 unfinished.update(zip(active[short].tolist(), found))
             keep = (~done).nonzero().squeeze(1)
