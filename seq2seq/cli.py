@@ -61,10 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def entry() -> None:
-    """The `seq2seq` command and `python -m seq2seq`: `main`, then the end of the process without
-    the interpreter's teardown (process.py). Tests call `main`."""
-    if not os.environ.get("NOKEEP"):
-        process.keep_freed_memory()
+    """The `seq2seq` command and `python -m seq2seq`: `main` in a process set up for it (process.py:
+    freed memory kept for reuse, no interpreter teardown at the end). Tests call `main`."""
+    process.keep_freed_memory()
     try:
         main()
     except SystemExit as e:
