@@ -43,8 +43,9 @@ def add_decoding(p: argparse.ArgumentParser, search: bool = True) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        help="decoding precision (default: the one the model trained with)",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="decoding precision; auto: bf16 where the device has bf16 matrix units, else fp32 "
+        "(default: the one the model trained in, or fp32 where that one is slower)",
     )
 
 

@@ -141,7 +141,9 @@ class TrainConfig:
     log_every: int = ranged(100, 1)  # updates between lines in train.log
     examples: int = ranged(3, 0)  # example translations shown after each validation
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when PyTorch sees one, else the CPU
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # auto: bf16 where the device multiplies bf16 matrices natively (a CPU with AVX-512, a GPU of
+    # compute capability 8+), else fp32; bf16 and fp16 keep fp32 master weights
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
     threads: int = ranged(0, 0)  # torch intra-op threads; 0: torch's default
     tensorboard: bool = False  # also write TensorBoard events to run_dir/tensorboard
     # torch.compile the recurrent decoder's step, and on a GPU replay it as CUDA graphs; on the CPU

@@ -30,7 +30,7 @@ from .checkpoint import config_of, save_model
 from .classification_task import ClassificationTask
 from .config import Config, save_config
 from .curves import TrainingPictures
-from .device import describe, pick_device
+from .device import describe, pick_device, pick_precision, precision_warning
 from .distributed import World
 from .divergence import check_loss, check_scaler
 from .interrupt import on_interrupt
@@ -62,11 +62,12 @@ class Trainer:
         self.cfg, self.run, self.world = cfg, run, world
         tc = cfg.train
         self.device = torch.device(world.device) if world.size > 1 else pick_device(tc.device, "train.device")
+        self.precision = pick_precision(tc.precision, self.device)
         self.autocast = functools.partial(
             torch.autocast,
             self.device.type,
-            dtype=evaluate.DTYPES[tc.precision],
-            enabled=tc.precision != "fp32",
+            dtype=evaluate.DTYPES[self.precision],
+            enabled=self.precision != "fp32",
         )
         self.pictures = TrainingPictures(run.path, tc.tensorboard, active=world.is_main)
         # a resumed run keeps the tokenizer its last.pt holds: the ids its model learned
@@ -75,7 +76,10 @@ class Trainer:
             self.tokenizer, self.corpora, self.validator = self.task.load(world, self.autocast, saved)
         self.model = build(cfg, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
-        log.info(f"training on {describe(self.device)} in {tc.precision}")
+        chosen = " (auto)" if tc.precision == "auto" else ""
+        log.info(f"training on {describe(self.device)} in {self.precision}{chosen}")
+        if warning := precision_warning(tc.precision, self.device, "train.precision"):
+            log.warning(warning)
         if tc.compile:
             self.model.decoder.compile_steps(cuda_graphs=self.device.type == "cuda")
         self.ddp = self.model if world.size == 1 else DistributedDataParallel(self.model)
@@ -83,9 +87,7 @@ class Trainer:
             self.model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True
         )
         self.schedule = Schedule(self.optimizer, tc)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=tc.precision == "fp16")
-        if tc.precision == "fp16" and self.device.type == "cpu":
-            log.warning("fp16 on CPU is slow (no fp16 matrix units); train.precision: bf16 is the fast one")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.state = TrainState(self.optimizer, self.schedule, self.scaler, world)
         # a signal sets `stop_requested` in this process at any moment; `interrupted` becomes true
         # only where all processes agree on it (in update()), so that all stop after the same update
@@ -174,7 +176,7 @@ class Trainer:
             summed += float(loss.detach())
         (summed,) = world.sum([summed])
         where = f"update {self.progress.step + 1} (epoch {self.progress.epoch + 1})"
-        check_loss(summed, where, tc.precision)
+        check_loss(summed, where, self.precision)
         if tc.clip_grad_norm:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip_grad_norm)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +22,7 @@ from .checkpoint import atomic_save, average_weights, bundle, load_bundle, model
 from .config import Config, SearchConfig
 from .data import read_lines
 from .decoder import AttentionDecoder
-from .device import describe, pick_device
+from .device import decoding_precision, describe, pick_device, pick_precision, precision_warning
 from .ensemble import Ensemble
 from .errors import UserError
 from .evaluate import Translation
@@ -29,6 +30,8 @@ from .line_stream import line_batches
 from .model import Seq2Seq
 from .sampler import Sampler
 from .tokenizer import Tokenizer
+
+log = logging.getLogger("seq2seq")
 
 
 @dataclass
@@ -71,7 +74,11 @@ class Translator:
                     )
         where = pick_device(device, "--device")
         settings = dataclasses.replace(cfg.search, **{k: v for k, v in search.items() if v is not None})
-        precision = precision or cfg.train.precision
+        if precision is None:
+            precision = decoding_precision(cfg.train.precision, where)
+        elif warning := precision_warning(precision, where, "--precision"):
+            log.warning(warning)
+        precision = pick_precision(precision, where)
         models = [model.to(where) for model, _, _ in loaded]
         model = models[0] if len(models) == 1 else Ensemble(models)
         model = evaluate.inference_copy(model, precision)

@@ -19,6 +19,7 @@ import numpy as np
 from . import data, evaluate
 from .config import Config
 from .corpus import Corpus
+from .device import pick_precision
 from .distributed import World
 from .model import Seq2Seq
 from .tokenizer import Tokenizer
@@ -66,7 +67,8 @@ class Validator:
             )
         )
         nll = total / max(tokens, 1)
-        decoder = evaluate.inference_copy(model, cfg.train.precision)
+        device = next(model.parameters()).device
+        decoder = evaluate.inference_copy(model, pick_precision(cfg.train.precision, device))
         share = math.ceil(len(self.src) / world.size)
         mine = self.src[world.rank * share : (world.rank + 1) * share]
         translations = [
