@@ -30,6 +30,7 @@ from .dropout import Dropout, EmbeddingDropout
 from .encoder import EncoderOutput
 from .readout import Readout, TanhReadout
 from .step_linear import StepLinear, summed_step_gradients
+from .wide_linear import WideLinear
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,11 @@ class AttentionDecoder(nn.Module):
         self.residual = residual
         # s_0 = tanh(W_b h_final): one block per layer and state (h, and c for an LSTM)
         self.bridge = nn.Linear(encoder_size, hidden * len(cells) * cells[0].n_states)
-        self.input_emb = nn.Linear(embedding.embedding_dim, gates * hidden)  # holds b_i
+        self.input_emb = WideLinear(embedding.embedding_dim, gates * hidden)  # holds b_i
         self.input_layers = nn.ModuleList(StepLinear(hidden, gates * hidden) for _ in cells[1:])
         # Luong's wiring applies the readout at every step (a StepLinear); Bahdanau's after the loop
         self.readout = readout if readout is not None else StepLinear(readout_input_size, hidden)
-        self.output = nn.Linear(hidden, embedding.num_embeddings)
+        self.output = WideLinear(hidden, embedding.num_embeddings)
         self._compiled: Callable | None = None  # compile_steps()
         self._vocabulary, self._vocabulary_key = None, None  # _projected_vocabulary()
 

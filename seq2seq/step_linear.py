@@ -7,8 +7,9 @@ and adds it up at every step. Inside `summed_step_gradients(module)`, every Step
 module does the former: per step its forward (exactly nn.Linear's, the weight cast to autocast's
 type once instead of looked up in autocast's cache) and its input gradient; after the last step's
 backward, dW = G^T X and db = sum(G) over all steps at once. The gradients equal nn.Linear's up to
-the order of the sums. Outside the context, and without autograd, a StepLinear is an nn.Linear:
-same parameters, same state_dict.
+the order of the sums. Outside the context, and without autograd, a StepLinear is a WideLinear
+(wide_linear.py: an nn.Linear whose wide fp32 products run through oneDNN on a CPU): same
+parameters, same state_dict.
 
 Dims: N rows at a step, I input size, O output size, T steps.
 """
@@ -23,8 +24,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd import Function
 
+from .wide_linear import WideLinear
 
-class StepLinear(nn.Linear):
+
+class StepLinear(WideLinear):
     _steps: _Steps | None = None  # set inside summed_step_gradients
 
     def forward(self, x: Tensor) -> Tensor:

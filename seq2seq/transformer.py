@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .dropout import Dropout
 from .encoder import EncoderOutput
+from .wide_linear import WideLinear
 
 
 def sinusoid_positions(positions: Tensor, d_model: int) -> Tensor:
@@ -239,7 +240,7 @@ class TransformerDecoder(nn.Module):
         self.embedder = embedder
         self.layers = nn.ModuleList(layers)
         self.norm = nn.LayerNorm(d_model)
-        self.output = nn.Linear(d_model, embedder.embedding.num_embeddings, bias=False)
+        self.output = WideLinear(d_model, embedder.embedding.num_embeddings, bias=False)
         self.heads = layers[0].cross_attention.heads
         self.shown_head: int | None = None  # None: the average over heads
 

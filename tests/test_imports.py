@@ -22,6 +22,7 @@ RANKS = {
     "memory": 0,
     "packed_rnn": 0,
     "step_linear": -1,  # below attention and cells, which use it
+    "wide_linear": -2,  # below step_linear, whose layers are wide ones
     "readout": 0,
     "confusion": 0,
     "batcher": 0,
