@@ -3,8 +3,8 @@ runs through oneDNN on a CPU in fp32.
 
 On a CPU torch multiplies fp32 matrices with MKL; bf16 and fp16 products already go to oneDNN.
 Measured on an AMD EPYC (Zen 3, AVX2, 2 cores; docs/benchmarks.md), y = x W^T + b with W of
-5,483 x 512 (the reference model's output layer) ran at 35-68 GFLOP/s through MKL and 72-126
-through oneDNN, and with W of 1,536 x 512 (a GRU's gates) at 80-100 against 104-120; with 512
+5,483 x 512 (the reference model's output layer) ran at 50-74 GFLOP/s through MKL and 94-128
+through oneDNN, and with W of 1,536 x 512 (a GRU's gates) at 101 against 120; with 512
 outputs the two are even or MKL is ahead, and so are the backward's products (g W, g^T x). So a
 layer of at least `WIDE` outputs takes oneDNN's kernel for its forward product:
 torch.ops.mkldnn._linear_pointwise, the one torch.compile's CPU backend calls for a linear layer.
@@ -67,7 +67,6 @@ class _Forward(Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         return _onednn_linear(x, weight, bias)
 
     @staticmethod
@@ -76,5 +75,5 @@ class _Forward(Function):
         g = grad.reshape(-1, grad.size(-1))  # (N, O)
         grad_x = (g @ weight).view_as(x) if ctx.needs_input_grad[0] else None
         grad_weight = g.t() @ x.reshape(-1, x.size(-1)) if ctx.needs_input_grad[1] else None
-        grad_bias = g.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        grad_bias = g.sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
