@@ -32,10 +32,11 @@ class _SmoothedCrossEntropy(Function):
     """logits (N, V), targets (N,) -> sum_i of (1 - eps) (-log p_i(y_i)) + eps mean_v (-log p_i(v))
     over the rows whose target is not padding. Its gradient, softmax(logits_i) - q_i with q_i the
     smoothed target distribution, is formed in the forward pass, ROWS rows at a time so that each
-    block stays in the cache between its few passes (log-softmax, mean, exp, subtract), and kept
-    in the logits' dtype (fp32 for fp16 logits); the backward only scales it. Autograd's cross
+    block stays in the cache between its few passes (softmax, max, mean, subtract), and kept in
+    the logits' dtype (fp32 for fp16 logits); the backward only scales it. Autograd's cross
     entropy instead makes about ten passes over the whole (N, V) in fp32 (cast, log-softmax,
-    gather, mean, and their backwards)."""
+    gather, mean, and their backwards). No log-softmax is formed: the softmax and log Z give
+    what the loss needs, which saves the pass of exp that turned log-probabilities into p."""
 
     ROWS = 128
 
@@ -48,16 +49,20 @@ class _SmoothedCrossEntropy(Function):
         step = _SmoothedCrossEntropy.ROWS if logits.device.type == "cpu" else max(1, logits.size(0))
         for start in range(0, logits.size(0), step):  # a GPU takes all rows in one block
             rows = slice(start, start + step)
-            target = targets[rows].unsqueeze(1)  # (n, 1)
+            x, target = logits[rows], targets[rows].unsqueeze(1)  # (n, V), (n, 1)
             real = target != PAD_ID
-            logp = torch.log_softmax(logits[rows], dim=-1, dtype=torch.float32)  # (n, V)
-            nll = -logp.gather(1, target)
-            uniform = -logp.mean(dim=1, keepdim=True)
+            p = torch.softmax(x, dim=-1, dtype=torch.float32)  # (n, V)
+            # log Z = x_j - log p_j for the likeliest token j, whose p_j >= 1 / V cannot underflow:
+            # the log-probabilities -log p_y = log Z - x_y and mean_v log p_v without a pass of log
+            log_z = x.amax(dim=1, keepdim=True).float() - p.amax(dim=1, keepdim=True).log()
+            nll = log_z - x.gather(1, target).float()
+            uniform = log_z - x.mean(dim=1, keepdim=True, dtype=torch.float32)
             total += torch.where(real, (1 - smoothing) * nll + smoothing * uniform, 0.0).sum()
-            # softmax - q in fp32 (p_y - (1 - eps) cancels), then in the logits' dtype at real rows
-            keep = real.to(logp.dtype)
-            p = logp.exp_().scatter_add_(1, target, torch.full_like(keep, smoothing - 1))
-            torch.addcmul(keep * (-smoothing / vocab), p, keep, out=grad[rows])
+            # softmax - q in fp32 (p_y - (1 - eps) cancels), then in the logits' dtype; 0 at padding
+            p.scatter_add_(1, target, torch.full_like(nll, smoothing - 1))
+            block = torch.sub(p, smoothing / vocab, out=grad[rows])
+            if logits.device.type != "cpu" or not bool(real.all()):  # a GPU always: asking would wait for it
+                block.mul_(real)
         ctx.save_for_backward(grad)
         return total
 

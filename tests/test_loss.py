@@ -138,3 +138,31 @@ def test_the_training_path_equals_torch_cross_entropy_in_value_and_gradient(dtyp
     assert ours.grad.dtype == dtype
     assert torch.all(ours.grad[targets == PAD_ID] == 0)
     torch.testing.assert_close(ours.grad, oracle.grad)  # within the dtype's rounding
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_training_path_is_exact_where_probabilities_underflow(dtype):
+    """Without padding rows, the targets' logits 100 to 200 below the likeliest token's, where p(y)
+    underflows in fp32 (exp(-100) ~ 4e-44): the loss and gradient are F.cross_entropy's, finite
+    (log Z comes from the likeliest token, never from log p(y))."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(4)
+    rows, vocab = 260, 40
+    logits = torch.randn(rows, vocab)
+    logits[:, 0] += 100.0
+    logits[:, 1:] -= 100.0 * torch.rand(rows, 1)
+    logits = logits.to(dtype)
+    targets = torch.randint(1, vocab, (rows,))
+
+    ours = logits.clone().requires_grad_()
+    loss, _ = sequence_loss(ours, targets, smoothing=0.1)
+    loss.backward()
+    oracle = logits.clone().requires_grad_()
+    expected = F.cross_entropy(oracle.float(), targets, label_smoothing=0.1, reduction="sum")
+    expected.backward()
+
+    assert torch.isfinite(loss) and bool(torch.isfinite(ours.grad).all())
+    assert expected > rows * 50  # the targets' probabilities are far below fp32's smallest
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-2)
+    torch.testing.assert_close(ours.grad, oracle.grad)
