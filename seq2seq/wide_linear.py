@@ -51,7 +51,7 @@ class WideLinear(nn.Linear):
 
 
 def _onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """x (..., I) -> (..., O), the rows taken ROWS at a time."""
+    """x (..., I) -> (..., O); the rows are padded with zeros to a multiple of ROWS for oneDNN."""
     rows = x.reshape(-1, x.size(-1))  # (N, I)
     n = rows.size(0)
     if n % ROWS:
