@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import sacrebleu
+from seq2seq import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
@@ -94,18 +94,9 @@ def summary(figures: dict[str, list[float]], faster_is_higher: bool) -> dict:
 
 
 def train_ours(args) -> tuple[float, None]:
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "benchmark.py"),
-        "--steps",
-        str(args.steps),
-        "--precision",
-        args.precision,
-        "--data",
-        args.data,
-        "--peers",
-        "none",
-    ]
+    script = str(ROOT / "scripts" / "benchmark.py")
+    command = [sys.executable, script, "--steps", str(args.steps), "--precision", args.precision]
+    command += ["--data", args.data, "--peers", "none"]
     done = _run(command, cwd=ROOT)
     return json.loads(done.stdout)["runs"][args.precision]["train_tgt_tokens_per_s"], None
 
@@ -132,66 +123,30 @@ def opennmt_target_tokens_per_s(log: str, steps: int) -> float:
 
 
 def decode_ours(args) -> tuple[float, float]:
-    out = Path(tempfile.mkdtemp(prefix="versus-")) / "ours.de"
-    command = [
-        sys.executable,
-        "-m",
-        "seq2seq",
-        "translate",
-        args.model,
-        "-i",
-        _test(args, "en"),
-        "-o",
-        str(out),
-        "--beam",
-        "5",
-        "--length-penalty",
-        "0",
-        "--max-len-ratio",
-        "0",
-        "--max-len-offset",
-        "100",
-    ]
-    seconds = _timed(command, cwd=ROOT)
-    return seconds, _bleu(out, args)
+    options = "--beam 5 --length-penalty 0 --max-len-ratio 0 --max-len-offset 100".split()
+    command = [sys.executable, "-m", "seq2seq", "translate", args.model, "-i", _test(args, "en"), *options]
+    return _decode(command, "-o", ROOT, {}, args)
 
 
 def decode_opennmt(args) -> tuple[float, float]:
-    out = Path(tempfile.mkdtemp(prefix="versus-")) / "onmt.de"
-    command = [
-        str(ONMT / "onmt_translate"),
-        "-model",
-        args.peer_model,
-        "-src",
-        _test(args, "en"),
-        "-output",
-        str(out),
-        "-beam_size",
-        "5",
-        "-max_length",
-        "100",
-        "-max_length_ratio",
-        "0",
-        "-length_penalty",
-        "none",
-        "-batch_size",
-        "64",
-        "-batch_type",
-        "sents",
-        "-gpu",
-        "-1",
-        "-seed",
-        "42",
-        "-transforms",
-        "sentencepiece",
-        "-src_subword_model",
-        str(SPM),
-        "-tgt_subword_model",
-        str(SPM),
-    ]
+    options = (
+        "-beam_size 5 -max_length 100 -max_length_ratio 0 -length_penalty none -batch_size 64 "
+        "-batch_type sents -gpu -1 -seed 42 -transforms sentencepiece"
+    ).split()
+    command = [str(ONMT / "onmt_translate"), "-model", args.peer_model, "-src", _test(args, "en"), *options]
+    command += ["-src_subword_model", str(SPM), "-tgt_subword_model", str(SPM)]
     # OpenNMT-py 3.5.1's checkpoints hold an argparse.Namespace, which torch>=2.6 refuses by default
-    seconds = _timed(command, env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}, cwd=PEERS)
-    return seconds, _bleu(out, args)
+    return _decode(command, "-output", PEERS, {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}, args)
+
+
+def _decode(command: list[str], output_flag: str, cwd: Path, env: dict, args) -> tuple[float, float]:
+    """Wall seconds of the whole command, and the cased BLEU of what it wrote."""
+    with tempfile.TemporaryDirectory(prefix="versus-") as folder:
+        out = Path(folder) / "hypotheses.de"
+        seconds = _timed([*command, output_flag, str(out)], env, cwd)
+        hypotheses = out.read_text(encoding="utf-8").splitlines()
+    references = Path(_test(args, "de")).read_text(encoding="utf-8").splitlines()
+    return seconds, round(evaluate.score(hypotheses, references, with_ter=False).bleu, 2)
 
 
 def _timed(command: list[str], env: dict | None = None, cwd: Path | None = None) -> float:
@@ -208,12 +163,6 @@ def _run(command: list[str], env: dict | None = None, cwd: Path | None = None) -
             f"error: {Path(command[1] if command[0] == 'bash' else command[0]).name} failed: {tail[0]}"
         )
     return done
-
-
-def _bleu(hypotheses: Path, args) -> float:
-    refs = Path(_test(args, "de")).read_text(encoding="utf-8").splitlines()
-    hyps = hypotheses.read_text(encoding="utf-8").splitlines()
-    return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2)
 
 
 def _test(args, side: str) -> str:
