@@ -5,9 +5,10 @@
     python scripts/benchmark.py --epochs 2 --precision fp32 bf16    # the full protocol (docs/benchmarks.md)
     python scripts/benchmark.py --epochs 2 --precision bf16 --set train.lr=0.001
 
-Reference model and data: configs/multi30k_gru_bahdanau.yaml (../shared/data/multi30k by default,
---data DIR for another copy). Each `--precision` is a run of its own, reported side by side under
-`runs`, so every ratio can be read in fp32 (the peers' precision) and in bf16.
+Reference model and data: configs/multi30k_gru_bahdanau.yaml (data/multi30k by default, which
+`seq2seq data multi30k` fills; --data DIR for another copy). Each `--precision` is a run of its
+own, reported side by side under `runs`, so every ratio can be read in fp32 (the peers'
+precision) and in bf16.
 
 Training throughput counts target tokens (pieces + EOS) over pure training time (validation
 excluded); with --steps the first 5 updates warm up and are not timed. Peak memory is the
@@ -116,7 +117,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--config", default=str(ROOT / "configs" / "multi30k_gru_bahdanau.yaml"))
     p.add_argument(
         "--data",
-        default=str(ROOT.parent / "shared" / "data" / "multi30k"),
+        default=str(ROOT / "data" / "multi30k"),
         help="folder with Multi30k train/val/test_2016_flickr .en/.de files",
     )
     p.add_argument("--precision", nargs="+", choices=("fp32", "bf16", "fp16"), default=["fp32"])

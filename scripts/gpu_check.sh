@@ -4,13 +4,13 @@
 #   2. training throughput of the reference model, eager and compiled, batches of 64 and 512
 #   3. decoding speed on test2016, greedy and beam 5, eager and compiled
 #   4. the LSTM-Luong batch-256 recipe, trained for a fixed time, then test2016 LT BLEU
-# Data: DATA=.gpu-data (a copy of ../shared/data/multi30k; only the checkout travels). Results
+# Data: DATA=data/multi30k (`seq2seq data multi30k --from ../shared/data/multi30k`; carry it). Results
 # go to $OUT (default ./gpu-out) as small JSON and log files. QUICK=1 rehearses it on any machine
 # in a few minutes (a few steps, a small corpus).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=.
-DATA="${DATA:-.gpu-data}"
+DATA="${DATA:-data/multi30k}"
 OUT="${OUT:-gpu-out}"
 DEVICE="${DEVICE:-cuda}"
 QUICK="${QUICK:-0}"

@@ -53,7 +53,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--beam", type=int, help="beam_size to ask for (default: the server's)")
     p.add_argument(
         "--input",
-        default=str(ROOT.parent / "shared" / "data" / "multi30k" / "test_2016_flickr.en"),
+        default=str(ROOT / "data" / "multi30k" / "test_2016_flickr.en"),
         help="sentences to send, one per line, in turn",
     )
     return p.parse_args()

@@ -84,7 +84,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=200, help="updates per measured run (at least 2)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="bf16")
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "multi30k"))
+    p.add_argument("--data", default=str(ROOT / "data" / "multi30k"))
     p.add_argument("--tmp", default=None, help="where to build the corpora (default: the system's temp)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--child", metavar="FOLDER", help=argparse.SUPPRESS)  # the measuring process's job

@@ -82,9 +82,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--length-penalty", type=float, help="GNMT alpha (default: each model's config); choose it on val"
     )
-    p.add_argument(
-        "--data", default=str(ROOT.parent / "shared" / "data" / "multi30k"), help="Multi30k folder"
-    )
+    p.add_argument("--data", default=str(ROOT / "data" / "multi30k"), help="Multi30k folder")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--machine", help="where the runs trained, for the table")
     return p.parse_args()

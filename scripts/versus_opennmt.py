@@ -190,7 +190,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=150, help="train: updates per run, a multiple of 50")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help="train: ours")
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "multi30k"))
+    p.add_argument("--data", default=str(ROOT / "data" / "multi30k"))
     p.add_argument("--peer-model", default=str(PEERS / "onmt_model" / "model_step_908.pt"))
     args = p.parse_args()
     if args.job == "decode" and not args.model:

@@ -90,10 +90,14 @@ class ClassificationValidator:
         examples in the log)."""
         self.cfg, self.corpus, self.texts, self.world, self.autocast = cfg, corpus, texts, world, autocast
 
-    def validate(self, model: TextClassifier) -> Validation:
+    def final_searches(self) -> list[None]:
+        """A classifier has no search to choose at the end of training: only its validation."""
+        return [None]
+
+    def validate(self, model: TextClassifier, search: None = None) -> Validation:
         """Loss, accuracy and macro-F1 of the validation texts; each process classifies a share and
         the results are gathered, so the figures are what one process would find. Leaves `model`
-        in train mode."""
+        in train mode. (`search`: for the trainer's interface; there is none to choose.)"""
         cfg, world, labels = self.cfg, self.world, self.cfg.classify.labels
         start = time.perf_counter()
         n = len(self.corpus)

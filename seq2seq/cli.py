@@ -1,4 +1,4 @@
-"""Command line: `seq2seq train | test | translate | classify | chat | score | serve | plot | average`.
+"""Command line: `seq2seq train | test | translate | classify | chat | score | serve | plot | average | data`.
 
 Each command is a module `cli_<command>.py` with `add_command(subparsers)`, which defines its
 arguments and sets `func`, the handler that calls one function below it. Here: the assembly of the
@@ -18,6 +18,7 @@ from . import (
     cli_average,
     cli_chat,
     cli_classify,
+    cli_data,
     cli_plot,
     cli_score,
     cli_serve,
@@ -39,6 +40,7 @@ COMMANDS = (
     cli_serve,
     cli_plot,
     cli_average,
+    cli_data,
 )
 
 

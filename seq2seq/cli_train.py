@@ -1,4 +1,4 @@
-"""`seq2seq train CONFIG [--set KEY=VALUE]... [--resume]`."""
+"""`seq2seq train CONFIG [--set KEY=VALUE]... [--resume [--accept-changed-data]]`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="override a config value (repeatable), e.g. --set train.lr=0.001",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in run_dir from its last.pt")
+    p.add_argument(
+        "--accept-changed-data",
+        action="store_true",
+        help="with --resume: go on although a data file's content differs from what the run trained on",
+    )
     add_debug(p)
     p.set_defaults(func=run)
 
@@ -29,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     try:
-        train(cfg, resume=args.resume)
+        train(cfg, resume=args.resume, accept_changed_data=args.accept_changed_data)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -94,6 +94,9 @@ def check(cfg: Config) -> None:
     for i, beta in enumerate(cfg.train.betas):
         if not 0.0 <= beta < 1.0:
             raise UserError(f"train.betas[{i}] is {beta}; Adam betas must lie in [0, 1)")
+    for i, alpha in enumerate(cfg.search.length_penalties):
+        if alpha < 0:
+            raise UserError(f"search.length_penalties[{i}] is {alpha}; a length penalty must be >= 0")
     if cfg.train.lr <= 0:
         raise UserError(f"train.lr is {cfg.train.lr}; it must be > 0")
     if cfg.train.min_lr > cfg.train.lr:

@@ -137,7 +137,9 @@ class TrainConfig:
     early_stopping_patience: int = ranged(0, 0)  # validations without BLEU gain; 0: never stop
     checkpoint_every: int = ranged(0, 0)  # also save last.pt every this many updates; 0: per epoch
     keep_last: int = ranged(0, 0)  # keep the models of the last N epochs as epochN.pt; 0: none
-    average_kept: bool = False  # at the end, average the kept models into averaged.pt (best.pt if better)
+    # at the end, average the kept models into averaged.pt; it becomes best.pt if it validates better
+    # (with search.length_penalties, the choice is among both models and every length penalty)
+    average_kept: bool = False
     log_every: int = ranged(100, 1)  # updates between lines in train.log
     examples: int = ranged(3, 0)  # example translations shown after each validation
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when PyTorch sees one, else the CPU
@@ -160,6 +162,13 @@ class SearchConfig:
     max_len_ratio: float = ranged(2.0, 0.0)  # output length <= ratio * source length + offset
     max_len_offset: int = ranged(10, 0)
     batch_tokens: int = ranged(4000, 1)  # source tokens per decoding batch
+    # the validation after each epoch decodes with this beam (0: beam_size); 1, greedy, is several
+    # times cheaper and ranks epochs alike; the choice at the end of training decodes with beam_size
+    valid_beam_size: int = ranged(0, 0)
+    # at the end of training each is tried on the validation set with beam_size, for best.pt and
+    # the average of the kept epochs; the best pair becomes best.pt, this setting in its config.
+    # Empty: length_penalty alone
+    length_penalties: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

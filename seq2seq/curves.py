@@ -31,6 +31,8 @@ TRAINING_COLUMNS = (
     "train_tokens",
     "train_seconds",
     "elapsed_seconds",
+    "model",
+    "search",
 )
 NAMES = {"bleu": "BLEU", "chrf": "chrF", "macro_f1": "macro-F1"}
 
@@ -40,11 +42,18 @@ def score_columns(row: dict) -> list[str]:
     return [k for k in row if k not in TRAINING_COLUMNS]
 
 
+def epoch_rows(rows: Sequence[dict]) -> list[dict]:
+    """The validations after each epoch, without the trials of the end of training (which have no
+    training figures: their train_loss is empty)."""
+    return [r for r in rows if r.get("train_loss") not in ("", None)]
+
+
 def curves_figure(rows: Sequence[dict], title: str = ""):
     """Left: the validation scores (BLEU, chrF); right: training and validation loss; by epoch."""
     from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
     from matplotlib.ticker import MaxNLocator
 
+    rows = epoch_rows(rows)
     epochs = [float(r["epoch"]) for r in rows]
     fig = Figure(figsize=(10, 4), layout="constrained")
     scores, losses = fig.subplots(1, 2)
@@ -71,6 +80,7 @@ def runs_figure(runs: dict[str, Sequence[dict]]):
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     for name, rows in runs.items():
+        rows = epoch_rows(rows)
         ax.plot([float(r["epoch"]) for r in rows], [float(r["bleu"]) for r in rows], "o-", label=name)
     ax.set(xlabel="epoch", ylabel="BLEU", title="validation BLEU")
     ax.grid(alpha=0.3)

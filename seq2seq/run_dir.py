@@ -7,10 +7,11 @@ train.keep_last epochN.pt of the last epochs (and averaged.pt with train.average
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,6 +25,7 @@ from .errors import UserError
 # a run is bit-identical; moved between CPU and GPU it continues with the other device's rounding
 # and random generator.
 SAFE_TO_CHANGE = (
+    "run_dir",  # where the run is, not what it is: a run may be moved or copied
     "train.device",
     "train.compile",
     "train.epochs",
@@ -38,12 +40,23 @@ SAFE_TO_CHANGE = (
     "search.",
     "cache_dir",
 )
+# the data files: a run is tied to their content, not their paths (last.pt keeps each one's
+# SHA-256), so it may be resumed from another working directory or with the files moved
+DATA_FILES = (
+    "data.train_src",
+    "data.train_tgt",
+    "data.valid_src",
+    "data.valid_tgt",
+    "classify.train_labels",
+    "classify.valid_labels",
+)
 
 
 @dataclass
 class RunDir:
     path: Path
     resume_from: dict | None  # the bundle in last.pt when resuming
+    data_digests: dict[str, str] = field(default_factory=dict)  # DATA_FILES' SHA-256, for last.pt
 
     @property
     def best(self) -> Path:
@@ -70,11 +83,13 @@ class RunDir:
         return run
 
     @classmethod
-    def check(cls, cfg: Config, resume: bool) -> RunDir:
+    def check(cls, cfg: Config, resume: bool, accept_changed_data: bool = False) -> RunDir:
         """Refuse to clobber another run; when resuming, load last.pt and refuse a config that
-        changes the run. Reads only."""
+        changes the run, or data files whose content changed (unless `accept_changed_data`).
+        Reads only."""
         path = Path(cfg.run_dir)
         resume_from = None
+        digests = data_digests(cfg)
         if path.exists() and not path.is_dir():
             raise UserError(f"run_dir {path} is a file; choose a directory path for run_dir")
         # a train.log alone is what a run that failed while setting up (bad data, tokenizer) leaves:
@@ -89,9 +104,13 @@ class RunDir:
                 resume_from = load_bundle(path / "last.pt")
                 if "train_state" not in resume_from:
                     raise UserError(f"{path / 'last.pt'} holds no training state; cannot resume from it")
-                _check_same_run(config_of(resume_from, path / "last.pt"), cfg, path)
-                _check_same_threads(resume_from["train_state"].get("threads"), cfg, path)
-        return cls(path, resume_from)
+                state = resume_from["train_state"]
+                saved_digests = state.get("data_digests")  # None in last.pt of older versions
+                _check_same_run(config_of(resume_from, path / "last.pt"), cfg, path, saved_digests is None)
+                if saved_digests is not None and not accept_changed_data:
+                    _check_same_data(saved_digests, digests, cfg, path)
+                _check_same_threads(state.get("threads"), cfg, path)
+        return cls(path, resume_from, digests)
 
     def create(self) -> None:
         """Make the directory, check that it is writable, log to train.log, and remove the
@@ -114,8 +133,8 @@ class RunDir:
         never holds rows of validations that the checkpoint does not know about. The columns are
         the rows' keys: the training figures around the task's validation metrics."""
         buf = io.StringIO()
-        columns = list(rows[0]) if rows else []
-        writer = csv.DictWriter(buf, fieldnames=columns, delimiter="\t", lineterminator="\n")
+        columns = list(dict.fromkeys(k for row in rows for k in row))  # rows of older versions have fewer
+        writer = csv.DictWriter(buf, fieldnames=columns, delimiter="\t", lineterminator="\n", restval="")
         writer.writeheader()
         writer.writerows(rows)
         tmp = self.path / ".validations.tsv.tmp"
@@ -123,12 +142,32 @@ class RunDir:
         os.replace(tmp, self.path / "validations.tsv")
 
 
-def _check_same_run(saved: Config, new: Config, path: Path) -> None:
+def data_digests(cfg: Config) -> dict[str, str]:
+    """The SHA-256 of each data file the config names (DATA_FILES), by key. A file that is not
+    there or cannot be read has none: loading the data says what is wrong with it."""
+    keys, digests = flatten(to_dict(cfg)), {}
+    for key in DATA_FILES:
+        if keys.get(key) and Path(keys[key]).is_file():
+            digest = hashlib.sha256()
+            try:
+                with open(keys[key], "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+            except OSError:
+                continue
+            digests[key] = digest.hexdigest()
+    return digests
+
+
+def _check_same_run(saved: Config, new: Config, path: Path, compare_data_paths: bool) -> None:
+    """Every key but the safe ones must be as saved; data files are compared by content
+    (`_check_same_data`), or by path for a last.pt of an older version that kept no digests."""
     old_keys, new_keys = flatten(to_dict(saved)), flatten(to_dict(new))
+    safe = SAFE_TO_CHANGE if compare_data_paths else SAFE_TO_CHANGE + DATA_FILES
     changed = [
         k
         for k in sorted(set(old_keys) | set(new_keys))
-        if old_keys.get(k) != new_keys.get(k) and not k.startswith(SAFE_TO_CHANGE)
+        if old_keys.get(k) != new_keys.get(k) and not k.startswith(safe)
     ]
     if changed:
         listed = ", ".join(f"{k} ({old_keys.get(k)!r} -> {new_keys.get(k)!r})" for k in changed)
@@ -136,6 +175,17 @@ def _check_same_run(saved: Config, new: Config, path: Path) -> None:
             f"cannot resume {path} with a config that changes the run: {listed}; "
             "restore those values or start a new run_dir"
         )
+
+
+def _check_same_data(saved: dict[str, str], now: dict[str, str], cfg: Config, path: Path) -> None:
+    keys = flatten(to_dict(cfg))
+    for key in DATA_FILES:
+        if key in now and saved.get(key) != now[key]:  # a missing file: the data loader says so
+            raise UserError(
+                f"cannot resume {path}: {key} ({keys.get(key) or 'none'}) is not the content the run "
+                "trained on (its SHA-256 differs); restore that file, start a new run_dir, or resume "
+                "with --accept-changed-data to go on with the new content"
+            )
 
 
 def _check_same_threads(saved: int | None, cfg: Config, path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from torch import Tensor, nn
 
-from .config import Config
+from .config import Config, SearchConfig
 from .distributed import World
 from .tokenizer import Tokenizer
 from .validation import Validation
@@ -44,7 +44,13 @@ class Validator(Protocol):
     metric: str  # the name of the score, for messages
     world: World
 
-    def validate(self, model: nn.Module) -> Validation: ...
+    def validate(self, model: nn.Module, search: SearchConfig | None = None) -> Validation:
+        """The validation after each epoch; with `search`, decoded by it instead."""
+        ...
+
+    def final_searches(self) -> list[SearchConfig | None]:
+        """The decoding settings the end of training chooses among; None: `validate`'s own."""
+        ...
 
 
 class Task(Protocol):

@@ -33,8 +33,9 @@ from .curves import TrainingPictures
 from .device import describe, pick_device, pick_precision, precision_warning
 from .distributed import World
 from .divergence import check_loss, check_scaler
+from .final_model import choose_final_model
 from .interrupt import on_interrupt
-from .kept_models import average_kept, keep_epoch
+from .kept_models import keep_epoch
 from .memory import RELEASE_EVERY, release_free_memory
 from .model import build
 from .run_dir import RunDir
@@ -89,6 +90,7 @@ class Trainer:
         self.schedule = Schedule(self.optimizer, tc)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.state = TrainState(self.optimizer, self.schedule, self.scaler, world)
+        self.state.data_digests = run.data_digests
         # a signal sets `stop_requested` in this process at any moment; `interrupted` becomes true
         # only where all processes agree on it (in update()), so that all stop after the same update
         self.stop_requested = False
@@ -109,8 +111,7 @@ class Trainer:
                     self.save_last()
                     raise KeyboardInterrupt
                 self.end_epoch()
-            if tc.keep_last > 1 and tc.average_kept:
-                average_kept(self.run, self.model, self.cfg, self.tokenizer, self.validator, self.progress)
+            self.choose_final_model()
         return self.progress
 
     def train_epoch(self) -> None:
@@ -214,6 +215,22 @@ class Trainer:
         self.save_last()
         self.corpora.drop_sampled()  # after last.pt: a run resumed before needs this epoch's copy
 
+    def choose_final_model(self) -> None:
+        """best.pt becomes the best of the candidates and search settings on validation."""
+        chosen = choose_final_model(
+            self.run,
+            self.model,
+            self.cfg,
+            self.tokenizer,
+            self.validator,
+            self.progress,
+            self.state.elapsed(),
+        )
+        if chosen:
+            if self.world.is_main:
+                self.run.write_validations(self.progress.history)
+            self.save_last()  # a resumed run continues from the choice: its score and history
+
     def save_last(self) -> None:
         self.state.save_last(self.run.last, self.model, self.cfg, self.tokenizer)
 
@@ -241,22 +258,23 @@ class Trainer:
         return self.optimizer.param_groups[0]["lr"]
 
 
-def train(cfg: Config, resume: bool = False) -> Progress:
-    """Train from a config; with `resume`, continue the run in cfg.run_dir from its last.pt.
-    Started by torchrun, this process is one of several data-parallel workers."""
+def train(cfg: Config, resume: bool = False, accept_changed_data: bool = False) -> Progress:
+    """Train from a config; with `resume`, continue the run in cfg.run_dir from its last.pt (with
+    `accept_changed_data`, even if a data file's content changed). Started by torchrun, this
+    process is one of several data-parallel workers."""
     world = World.from_environment(pick_device(cfg.train.device, "train.device").type)
     try:
-        return _train(cfg, resume, world)
+        return _train(cfg, resume, world, accept_changed_data)
     finally:
         world.close()  # a process group left alive at exit can abort the interpreter
 
 
-def _train(cfg: Config, resume: bool, world: World) -> Progress:
+def _train(cfg: Config, resume: bool, world: World, accept_changed_data: bool) -> Progress:
     if not world.is_main:
         log.setLevel(logging.WARNING)
     task = task_for(cfg)
     cfg = task.cfg
-    run = RunDir.check(cfg, resume)
+    run = RunDir.check(cfg, resume, accept_changed_data)
     world.barrier()  # every process has looked at the run directory before the first one writes to it
     with world.first():
         if world.is_main:

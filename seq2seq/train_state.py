@@ -40,6 +40,8 @@ class Progress:
     bad_validations: int = 0  # validations since the score last improved
     elapsed: float = 0.0  # seconds of earlier processes of this run
     history: list[dict] = field(default_factory=list)  # one row per validation
+    best_model: str = ""  # what best.pt holds: "epoch 7", or the model the end of training chose
+    chosen_at: int = -1  # the update at which the end of training last chose best.pt
 
     def record_validation(self, row: dict, score: float) -> bool:
         """Add a validation's row; True if its score (higher is better) is the best so far."""
@@ -47,6 +49,8 @@ class Progress:
         self.best_bleu, self.bad_validations = (
             (score, 0) if improved else (self.best_bleu, self.bad_validations + 1)
         )
+        if improved:
+            self.best_model = row.get("model", "")
         self.history.append(row)
         return improved
 
@@ -67,6 +71,7 @@ class TrainState:
         self.progress = Progress()
         self.started = time.monotonic()
         self.saved_step: int | None = None  # the update that last.pt holds
+        self.data_digests: dict[str, str] = {}  # the data files' SHA-256, checked on resume (run_dir.py)
 
     def elapsed(self) -> float:
         """Seconds this run has taken, its earlier processes included."""
@@ -82,6 +87,7 @@ class TrainState:
             "rng": self.world.gather(_rng_state()),
             # how a CPU splits its sums depends on it: a resume must use the same (run_dir.py)
             "threads": torch.get_num_threads(),
+            "data_digests": self.data_digests,
         }
 
     def load_state_dict(self, state: dict) -> None:

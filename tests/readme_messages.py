@@ -26,6 +26,9 @@ MESSAGES = {
     "resume-changes-run": "seq2seq: error: cannot resume runs/toy with a config that changes the run: "
     "model.decoder.hidden_size (16 -> 32), tokenizer.vocab_size (60 -> 64); restore those values or start "
     "a new run_dir",
+    "resume-changed-data": "seq2seq: error: cannot resume runs/toy: data.train_src (data/toy/train.src) "
+    "is not the content the run trained on (its SHA-256 differs); restore that file, start a new run_dir, "
+    "or resume with --accept-changed-data to go on with the new content",
     "resume-threads": "seq2seq: error: cannot resume runs/toy with 2 CPU threads: it trained with 1, and the "
     "run would not continue bit-identically with another number; set train.threads=1",
     "resume-processes": "seq2seq: error: this run was saved by 2 process(es); resume it with the same number "

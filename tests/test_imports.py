@@ -59,6 +59,8 @@ RANKS = {
     "train_state": 6,
     "validation": 7,
     "kept_models": 8,
+    "final_model": 8.5,  # over kept_models and the task's validator, under train
+    "datasets": 0.5,
     "translation_task": 8,
     "classification_task": 8,
     "task": 8,
@@ -78,6 +80,7 @@ RANKS = {
     "cli_average": 10,
     "cli_classify": 10,
     "cli_chat": 10,
+    "cli_data": 10,
     "cli": 11,
     "__main__": 12,
 }

@@ -16,6 +16,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -248,7 +249,6 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     "section, key, value",
     [
         ("model.decoder", "hidden_size", 8),
-        ("data", "train_src", "copy.src"),  # the same text under another name: still another run
         ("tokenizer", "vocab_size", 18),
     ],
 )
@@ -258,9 +258,6 @@ def test_resuming_with_a_config_that_changes_the_run_is_refused_and_touches_noth
     raw, node = finished, finished
     for part in section.split("."):
         node = node[part]
-    if key == "train_src":
-        value = str(tmp_path / value)
-        Path(value).write_bytes(Path(node[key]).read_bytes())
     old = node[key]
     node[key] = value
     before = snapshot(tmp_path / "run")
@@ -272,6 +269,65 @@ def test_resuming_with_a_config_that_changes_the_run_is_refused_and_touches_noth
     assert f"{section}.{key} ({old!r} -> {value!r})" in message
     assert "cannot resume" in message and "start a new run_dir" in message
     assert snapshot(tmp_path / "run") == before
+
+
+def test_a_moved_run_resumes_with_its_data_elsewhere(finished, tmp_path, monkeypatch):
+    """The run directory is where the run is, and the data files are their content: move the run,
+    copy the data under other names, resume from another working directory, by relative paths."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "data").mkdir(parents=True)
+    shutil.move(tmp_path / "run", elsewhere / "moved")
+    data = {}
+    for key, path in finished["data"].items():
+        if key.endswith(("_src", "_tgt")):
+            shutil.copy(path, elsewhere / "data" / f"copy.{key}")
+            data[key] = f"data/copy.{key}"
+    monkeypatch.chdir(elsewhere)
+    moved = finished | {
+        "run_dir": "moved",
+        "data": finished["data"] | data,
+        "train": finished["train"] | {"epochs": 2},
+    }
+    progress = train(config_from_dict(moved), resume=True)
+    assert (progress.epoch, progress.step) == (2, 2 * UPDATES_PER_EPOCH)
+
+
+def test_resuming_on_changed_data_is_refused_unless_accepted(toy, tmp_path, restore_globals):
+    for name in ("train.src", "train.tgt", "valid.src", "valid.tgt"):  # a copy this test may change
+        shutil.copy(toy / name, tmp_path / name)
+    finished = toy_config(tmp_path, epochs=1) | {"cache_dir": str(toy / "cache")}
+    train(config_from_dict(finished))
+    src = Path(finished["data"]["train_src"])
+    lines = src.read_text(encoding="utf-8").splitlines()
+    src.write_text(
+        "\n".join([lines[1], lines[0], *lines[2:]]) + "\n", encoding="utf-8"
+    )  # same lines, reordered
+    more = finished | {"train": finished["train"] | {"epochs": 2}}
+    before = snapshot(tmp_path / "run")
+
+    with pytest.raises(UserError) as error:
+        train(config_from_dict(more), resume=True)
+
+    assert str(error.value) == (
+        f"cannot resume {tmp_path / 'run'}: data.train_src ({src}) is not the content the run trained on "
+        "(its SHA-256 differs); restore that file, start a new run_dir, or resume with "
+        "--accept-changed-data to go on with the new content"
+    )
+    assert snapshot(tmp_path / "run") == before
+    progress = train(config_from_dict(more), resume=True, accept_changed_data=True)
+    assert progress.epoch == 2
+    # the new content is what the run trained on now: a plain resume accepts it
+    progress = train(config_from_dict(more | {"train": more["train"] | {"epochs": 3}}), resume=True)
+    assert progress.epoch == 3
+
+
+def test_readme_lists_the_keys_that_may_change_on_resume():
+    from seq2seq.run_dir import SAFE_TO_CHANGE
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("only settings that do not change what was computed so far may differ")
+    listed = re.findall(r"`([a-z_.]+\.?\*?)`", readme[start : readme.index("\n- ", start)])
+    assert sorted(k.rstrip("*") for k in listed) == sorted(SAFE_TO_CHANGE)
 
 
 def test_resuming_with_more_epochs_continues_the_run(finished, tmp_path):

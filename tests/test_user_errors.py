@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -86,19 +87,26 @@ def _existing_run(w: Workspace) -> list[str]:
     return w.train()
 
 
-def _resume_state(w: Workspace, threads: int) -> None:
-    """runs/toy/last.pt of a run of config.yaml that trained with `threads` threads."""
+def _resume_state(w: Workspace, threads: int, **state) -> None:
+    """runs/toy/last.pt of a run of config.yaml that trained with `threads` threads (and `state`)."""
     cfg = load_config(w.config)
     torch.manual_seed(0)
     tokenizer = Tokenizer.from_state(torch.load(w.model, weights_only=True)["tokenizer"])
     model = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
     (w.dir / "runs" / "toy").mkdir(parents=True)
-    save_model(w.dir / "runs" / "toy" / "last.pt", model, cfg, tokenizer, {"threads": threads})
+    save_model(w.dir / "runs" / "toy" / "last.pt", model, cfg, tokenizer, {"threads": threads} | state)
 
 
 def _resume_changing_the_model(w: Workspace) -> list[str]:
     _resume_state(w, torch.get_num_threads())
     return [*w.train("model.decoder.hidden_size=32", "tokenizer.vocab_size=64"), "--resume"]
+
+
+def _resume_on_changed_data(w: Workspace) -> list[str]:
+    _resume_state(w, torch.get_num_threads(), data_digests={"data.train_src": "0" * 64})
+    (w.dir / "data" / "toy").mkdir(parents=True)
+    shutil.copy(w.dir / "train.src", w.dir / "data" / "toy" / "train.src")
+    return [*w.train("data.train_src=data/toy/train.src"), "--resume"]
 
 
 def _resume_with_other_threads(w: Workspace) -> list[str]:
@@ -178,6 +186,7 @@ CASES = [
     ),
     case("run-dir-holds-a-run", _existing_run),
     case("resume-changes-run", _resume_changing_the_model),
+    case("resume-changed-data", _resume_on_changed_data),
     case("resume-threads", _resume_with_other_threads),
     case("model-missing", lambda w: _translate("nope.pt")),
     case("model-truncated", lambda w: _translate(_half_of_the_model(w))),

@@ -1,0 +1,162 @@
+"""The end of training chooses best.pt on validation among the best epoch and the average of the
+kept epochs, each decoded with every length penalty of search.length_penalties; the choice and its
+search settings are stored in best.pt and reported in train.log and validations.tsv, and a resumed
+run never lets a worse epoch replace the chosen model.
+
+The validator's scores are scripted (an oracle: which model and setting must win is known), the
+training, averaging, decoding and files are real."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import random
+from collections.abc import Iterator
+
+import pytest
+import torch
+from conftest import reversal_config, write_reversal
+
+from seq2seq import train as train_module
+from seq2seq.checkpoint import config_of, load_bundle
+from seq2seq.config import config_from_dict
+from seq2seq.train import train
+from seq2seq.translation_task import TranslationTask
+
+
+class ScriptedValidator:
+    """The real validator (it decodes and scores), but its score is the next one of `scores`."""
+
+    def __init__(self, inner, scores: Iterator[float], calls: list):
+        self.inner, self.scores, self.calls = inner, scores, calls
+        self.metric, self.world = inner.metric, inner.world
+
+    def final_searches(self):
+        return self.inner.final_searches()
+
+    def validate(self, model, search=None):
+        result = self.inner.validate(model, search)
+        score = next(self.scores)
+        self.calls.append((result.search, score))
+        return dataclasses.replace(result, score=score, metrics=result.metrics | {"bleu": score})
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """`use(scores)`: the next training's validations score `scores`, in order of the calls."""
+    calls: list = []
+
+    def use(scores: list[float]) -> list:
+        script = iter(scores)
+
+        class Task(TranslationTask):
+            def load(self, *args, **kwargs):
+                tokenizer, corpora, validator = super().load(*args, **kwargs)
+                return tokenizer, corpora, ScriptedValidator(validator, script, calls)
+
+        monkeypatch.setattr(train_module, "task_for", Task)
+        calls.clear()
+        return calls
+
+    return use
+
+
+@pytest.fixture
+def reversal(tmp_path):
+    rng = random.Random(0)
+    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 200, rng)
+    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 12, rng)
+    return tmp_path
+
+
+def _config(root, epochs: int):
+    return config_from_dict(
+        reversal_config(
+            root,
+            train={"epochs": epochs, "keep_last": 2, "average_kept": True},
+            search={"beam_size": 2, "valid_beam_size": 1, "length_penalties": [0.5, 1.0, 2.0]},
+        )
+    )
+
+
+def _rows(run) -> list[dict]:
+    with open(run / "validations.tsv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_best_model_and_length_penalty_are_chosen_on_validation(reversal, scripted, restore_globals):
+    calls = scripted(
+        [10, 20, 30, 25]  # epochs 1-4, greedy: epoch 3 is best.pt
+        + [28]  # the average of epochs 3-4, greedy
+        + [30, 31, 29]  # best.pt (epoch 3), beam 2, length penalties 0.5, 1.0, 2.0
+        + [33, 32, 33]  # the average: 0.5 wins (the first of equals)
+    )
+    progress = train(_config(reversal, epochs=4))
+    run = reversal / "run"
+
+    assert [s for s, _ in calls[:5]] == ["greedy"] * 5
+    assert [s for s, _ in calls[5:]] == [f"beam 2, length penalty {a:g}" for a in (0.5, 1.0, 2.0)] * 2
+    best, averaged = load_bundle(run / "best.pt"), load_bundle(run / "averaged.pt")
+    assert _same(best["model"], averaged["model"])
+    assert config_of(best, run / "best.pt").search.length_penalty == 0.5
+    log = (run / "train.log").read_text(encoding="utf-8")
+    assert "average of epochs 3-4, beam 2, length penalty 0.5 (BLEU 33.00)" in log
+    rows = _rows(run)
+    assert [r["model"] for r in rows] == [f"epoch {e}" for e in range(1, 5)] + ["epoch 3"] * 3 + [
+        "average of epochs 3-4"
+    ] * 3
+    assert [float(r["bleu"]) for r in rows[4:]] == [30, 31, 29, 33, 32, 33]
+    assert progress.best_model == "average of epochs 3-4" and progress.best_bleu == 30
+
+
+def test_a_resumed_run_never_lets_a_worse_epoch_replace_the_chosen_model(reversal, scripted, restore_globals):
+    scripted([10, 20, 30, 25] + [40] + [30, 31, 29] + [40, 42, 41])  # the average wins, 1.0
+    train(_config(reversal, epochs=4))
+    run = reversal / "run"
+    chosen = load_bundle(run / "best.pt")["model"]
+    assert _same(chosen, load_bundle(run / "averaged.pt")["model"])
+
+    # epoch 5 beats every epoch (35 > 30) but not the average's greedy score (40): it must not
+    # become best.pt; the next choice weighs the chosen model against the average of epochs 4-5
+    calls = scripted([35] + [33] + [40, 42, 41] + [30, 31, 32])
+    progress = train(_config(reversal, epochs=5), resume=True)
+    assert len(calls) == 8
+    best = load_bundle(run / "best.pt")
+    assert _same(best["model"], chosen)
+    assert not _same(best["model"], load_bundle(run / "averaged.pt")["model"])  # 4-5 now
+    assert config_of(best, run / "best.pt").search.length_penalty == 1.0
+    log = (run / "train.log").read_text(encoding="utf-8")
+    assert "new best BLEU 35" not in log
+    assert "chosen for" in log.rsplit("resuming", 1)[1]
+    assert progress.best_model == "average of epochs 3-4"
+    assert [r["model"] for r in _rows(run)[-6:]] == ["average of epochs 3-4"] * 3 + [
+        "average of epochs 4-5"
+    ] * 3
+
+
+def test_resuming_a_finished_run_chooses_nothing_again(reversal, scripted, restore_globals):
+    scripted([10, 20, 30, 25] + [40] + [30, 31, 29] + [40, 42, 41])
+    train(_config(reversal, epochs=4))
+    rows = _rows(reversal / "run")
+    calls = scripted([])  # any validation would exhaust the script
+    train(_config(reversal, epochs=4), resume=True)
+    assert calls == [] and _rows(reversal / "run") == rows
+
+
+def test_without_a_list_or_an_average_there_is_nothing_to_choose(reversal, scripted, restore_globals):
+    calls = scripted([10, 20])
+    raw = reversal_config(reversal, train={"epochs": 2})
+    train(config_from_dict(raw))
+    assert len(calls) == 2
+    assert [r["model"] for r in _rows(reversal / "run")] == ["epoch 1", "epoch 2"]
+
+
+def test_a_negative_length_penalty_in_the_list_is_refused(reversal):
+    from seq2seq.errors import UserError
+
+    with pytest.raises(UserError, match=r"search.length_penalties\[1\] is -1.0"):
+        config_from_dict(reversal_config(reversal, search={"length_penalties": [1.0, -1.0]}))
