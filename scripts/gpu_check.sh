@@ -61,7 +61,7 @@ timeout -s TERM "$TRAIN_SECONDS" python3 -m seq2seq train configs/multi30k_lstm_
 echo "training exit $? (124: stopped by the time limit, as planned)" | tee -a "$OUT/gpu_check.log"
 MODEL="$RUN/best.pt"
 if [ -f "$MODEL" ]; then
-  python3 scripts/quality.py "$MODEL" --data "$DATA" > "$OUT/lstm_luong_quality.json" 2>> "$OUT/quality.log"
+  python3 scripts/quality.py test "$MODEL" --data "$DATA" > "$OUT/lstm_luong_quality.json" 2>> "$OUT/quality.log"
   echo "quality exit $?" | tee -a "$OUT/gpu_check.log"
   for compile in "" $([ "$COMPILES" != false ] && echo --compile); do
     python3 scripts/decode_speed.py "$MODEL" --device "$DEVICE" --batch-tokens 32000 --repeat 2 \

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Score trained Multi30k models for docs/benchmarks.md's quality table: one JSON object per model
-(or one for an ensemble of all of them), and a Markdown row.
+"""Score trained Multi30k models for docs/benchmarks.md's quality table, in two explicit steps:
 
-    python scripts/quality.py runs/multi30k_transformer runs/multi30k_best
-    python scripts/quality.py runs/a/best.pt runs/b/best.pt runs/c/best.pt --ensemble --label "ensemble of 3"
+    python scripts/quality.py val runs/multi30k_transformer runs/multi30k_best   # choose on these
+    python scripts/quality.py test runs/multi30k_best                            # then, once: report
+    python scripts/quality.py val runs/a/best.pt runs/b/best.pt --ensemble --label "ensemble of 2"
 
+`val` decodes the validation set (val.en/val.de) only: cased sacrebleu BLEU and chrF, the figures
+every choice (config, checkpoint, length penalty) is made on. `test` decodes test2016 as well, for
+the models already chosen: cased BLEU and chrF, and the lowercased tokenized BLEU ("LT") that
+Multi30k papers report (scripts/benchmark.py's lc_tok_bleu); it prints the table's Markdown row.
 A run directory stands for its best.pt, with the run's epochs and elapsed time from its
-validations.tsv. Every model is decoded with its config's search settings on the validation set
-(val.en/val.de) and on test2016: cased sacrebleu BLEU and chrF, and the lowercased tokenized BLEU
-("LT") that Multi30k papers report (scripts/benchmark.py's lc_tok_bleu). Choices are made on the
-validation figures only; the test figures are only reported.
+validations.tsv. Every model decodes with its own config's search settings unless --beam or
+--length-penalty say otherwise. One JSON object per model (or per ensemble) on stdout.
 """
 
 from __future__ import annotations
@@ -40,10 +42,6 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     folder = Path(args.data)
     val_src, val_ref = data.read_lines(folder / "val.en"), data.read_lines(folder / "val.de")
-    test_src, test_ref = (
-        data.read_lines(folder / "test_2016_flickr.en"),
-        data.read_lines(folder / "test_2016_flickr.de"),
-    )
     groups = [args.paths] if args.ensemble else [[p] for p in args.paths]
     for group in groups:
         models = [_model_file(p) for p in group]
@@ -57,24 +55,35 @@ def main() -> None:
         }
         start = time.perf_counter()
         val = evaluate.score([t.text for t in translator.translate(val_src)], val_ref, with_ter=False)
-        test_hyps = [t.text for t in translator.translate(test_src)]
-        test = evaluate.score(test_hyps, test_ref, with_ter=False)
-        row |= {
-            "val_bleu": round(val.bleu, 2),
-            "test2016_bleu": round(test.bleu, 2),
-            "test2016_chrf": round(test.chrf, 2),
-            "test2016_lt_bleu": lc_tok_bleu(test_hyps, folder / "test_2016_flickr.lc.norm.tok.de"),
-            "decode_seconds": round(time.perf_counter() - start, 1),
-            "bleu_signature": test.signatures["bleu"],
-        }
+        row |= {"val_bleu": round(val.bleu, 2), "val_chrf": round(val.chrf, 2)}
+        if args.step == "test":
+            test_src, test_ref = (
+                data.read_lines(folder / "test_2016_flickr.en"),
+                data.read_lines(folder / "test_2016_flickr.de"),
+            )
+            test_hyps = [t.text for t in translator.translate(test_src)]
+            test = evaluate.score(test_hyps, test_ref, with_ter=False)
+            row |= {
+                "test2016_bleu": round(test.bleu, 2),
+                "test2016_chrf": round(test.chrf, 2),
+                "test2016_lt_bleu": lc_tok_bleu(test_hyps, folder / "test_2016_flickr.lc.norm.tok.de"),
+                "bleu_signature": test.signatures["bleu"],
+            }
+        row["decode_seconds"] = round(time.perf_counter() - start, 1)
         row |= _run_figures(group)
         row["machine"] = args.machine or f"{platform.machine()}, {os.cpu_count()} CPU cores"
         print(json.dumps(row))
-        print(_markdown(row), file=sys.stderr)
+        if args.step == "test":
+            print(_markdown(row), file=sys.stderr)
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "step",
+        choices=("val", "test"),
+        help="val: validation only (to choose); test: also test2016 (to report)",
+    )
     p.add_argument("paths", nargs="+", help="run directories (their best.pt) or model files")
     p.add_argument("--ensemble", action="store_true", help="score all of them as one ensemble")
     p.add_argument("--label", help="the row's name")
