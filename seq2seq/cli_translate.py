@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="MODEL",
         help="model file (best.pt, last.pt, averaged.pt); several make an ensemble; the leading "
-        "arguments that end in .pt are models, the rest sentences",
+        "arguments that are files are models, the rest sentences",
     )
     p.add_argument("-i", "--input", help="read sentences from this file instead")
     p.add_argument("-o", "--output", help="write translations to this file instead of standard output")
@@ -86,11 +87,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _split_models(args: argparse.Namespace) -> list[str]:
-    """The leading arguments ending in .pt are model files (at least the first); the rest are
-    sentences. Sets args.models; returns the sentences."""
+    """The first argument and the leading ones after it that are files are model files; the rest
+    are sentences. A word that names no file but looks like a model file's name (`B.ckpt`) is
+    refused: a typo in a path must not be translated as a sentence. Sets args.models; returns the
+    sentences."""
     words = list(args.models)
     count = 1
-    while count < len(words) and words[count].endswith(".pt"):
+    while count < len(words) and Path(words[count]).is_file():
         count += 1
+    if count < len(words) and MODEL_NAME.fullmatch(words[count]):
+        raise UserError(
+            f"{words[count]} looks like a model file but there is no such file; check the path "
+            "(to translate that text, give it with --input or on standard input)"
+        )
     args.models = words[:count]
     return words[count:]
+
+
+# a file name with a model file's suffix, no spaces
+MODEL_NAME = re.compile(r"\S+\.(pt|pth|ckpt|bin|safetensors)")

@@ -6,6 +6,7 @@ errors naming what is allowed; `check` holds the rules that involve several keys
 
 from __future__ import annotations
 
+import math
 import typing
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def check(cfg: Config) -> None:
         raise UserError("model.tie_src_tgt_embeddings needs a shared vocabulary: set tokenizer.joint: true")
     if cfg.model.architecture == "transformer":
         _check_transformer(cfg.model)
+        _check_learned_positions(cfg)
     else:
         _check_rnn(cfg.model)
     if cfg.train.compile and cfg.model.architecture != "rnn":
@@ -194,6 +196,23 @@ def _check_rnn(model: ModelConfig) -> None:
                     f"{name} ({size}) must be a multiple of model.decoder.attention_heads "
                     f"({dec.attention_heads})"
                 )
+
+
+def _check_learned_positions(cfg: Config) -> None:
+    """Learned positions exist only up to max_positions: the longest training pair (data.max_len
+    pieces and BOS or EOS) and the longest output the search allows for such a source must fit."""
+    t = cfg.model.transformer
+    if t.positions != "learned":
+        return
+    longest_output = math.ceil(cfg.search.max_len_ratio * cfg.data.max_len) + cfg.search.max_len_offset + 1
+    needed = max(cfg.data.max_len + 1, longest_output)
+    if t.max_positions < needed:
+        raise UserError(
+            f"model.transformer.max_positions ({t.max_positions}) cannot hold the longest sequence this "
+            f"config allows ({needed} positions: data.max_len {cfg.data.max_len}, search.max_len_ratio "
+            f"{cfg.search.max_len_ratio:g}, search.max_len_offset {cfg.search.max_len_offset}); raise it "
+            "to at least that, or lower those"
+        )
 
 
 def _check_transformer(model: ModelConfig) -> None:

@@ -86,7 +86,8 @@ class TransformerConfig:
     attention_dropout: float = ranged(0.0, 0.0, 1.0, hi_open=True)  # on the attention weights
     activation_dropout: float = ranged(0.0, 0.0, 1.0, hi_open=True)  # inside the feed-forward layers
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"
-    max_positions: int = ranged(1024, 1)  # rows of the learned position table
+    # rows of the learned position table: the longest training pair and output must fit (checked)
+    max_positions: int = ranged(1024, 1)
 
 
 @dataclass(frozen=True)

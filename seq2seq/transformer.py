@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .dropout import Dropout
 from .encoder import EncoderOutput
+from .errors import UserError
 from .wide_linear import WideLinear
 
 
@@ -48,8 +49,14 @@ class Embedder(nn.Module):
         pos = torch.arange(first_position, first_position + ids.size(1), device=ids.device)
         if self.positions is None:
             pe = sinusoid_positions(pos, self.embedding.embedding_dim)
-        else:  # a position past the table reuses its last row
-            pe = self.positions(pos.clamp(max=self.positions.num_embeddings - 1))
+        else:
+            if first_position + ids.size(1) > self.positions.num_embeddings:
+                raise UserError(
+                    f"a sequence of {first_position + ids.size(1)} positions is longer than this model's "
+                    f"{self.positions.num_embeddings} learned positions (model.transformer.max_positions); "
+                    "give shorter input or a lower --max-len-ratio, or train with more max_positions"
+                )
+            pe = self.positions(pos)
         return self.dropout(self.embedding(ids) * self.scale + pe.to(self.embedding.weight.dtype))
 
 

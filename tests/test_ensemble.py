@@ -5,11 +5,14 @@ Transformer models can be mixed; `translate` and `test` take several model files
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import make_pairs, tiny_config_dict, write_lines
 
+from seq2seq import evaluate
 from seq2seq.checkpoint import load_model, save_model
 from seq2seq.cli import main
 from seq2seq.config import TokenizerConfig, config_from_dict
@@ -113,7 +116,27 @@ def test_translate_and_test_take_several_model_files(models, tmp_path, capsys, r
             ]
         )
     assert e.value.code == 0
-    assert '"bleu"' in capsys.readouterr().out
+    result = json.loads(capsys.readouterr().out)
+    pair = Translator.load([models["a"], models["b"]])
+    expected = evaluate.score([t.text for t in pair.translate(src)], ref)
+    assert (result["bleu"], result["chrf"]) == (round(expected.bleu, 2), round(expected.chrf, 2))
+
+
+def test_models_are_told_from_sentences_by_being_files(models, tmp_path, capsys, restore_globals):
+    """Any existing file is a model (`B.ckpt` too); a word that names no file but looks like a
+    model file's name is refused, not translated."""
+    other = tmp_path / "B.ckpt"
+    other.write_bytes(Path(models["b"]).read_bytes())
+    with pytest.raises(SystemExit) as e:
+        main(["translate", models["a"], str(other), "ba ca da"])
+    assert e.value.code == 0
+    pair = Translator.load([models["a"], models["b"]])
+    assert capsys.readouterr().out.splitlines() == [pair.translate(["ba ca da"])[0].text]
+    with pytest.raises(SystemExit) as e:
+        main(["translate", models["a"], str(tmp_path / "C.ckpt"), "ba ca da"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "C.ckpt looks like a model file but there is no such file" in err[0]
 
 
 def test_models_with_another_vocabulary_are_refused_in_one_line(models, tmp_path, capsys, restore_globals):

@@ -211,6 +211,46 @@ def test_residual_connections_add_up_the_layers_outputs():
     torch.testing.assert_close(model.decoder._top(layers), layers[0][0] + layers[1][0] + layers[2][0])
 
 
+def test_the_decoder_stack_feeds_each_layer_the_sum_below_it():
+    """An oracle from the cells alone: layer 2 reads h^1, layer 3 reads h^2 + h^1 (GNMT's residual
+    from layer 2 on); dropping a residual changes h^3."""
+    decoder = rnmt_model("luong", "concat", "gru").decoder
+    cells, project = decoder.cells, decoder.input_layers
+    torch.manual_seed(1)
+    x_proj = torch.randn(2, cells[0].gates * 16)
+    before = tuple((torch.randn(2, 16),) for _ in range(3))
+    h1 = cells[0](x_proj, before[0])[0]
+    h2 = cells[1](project[0](h1), before[1])[0]
+    h3 = cells[2](project[1](h2 + h1), before[2])[0]
+    stepped = decoder._stack(x_proj, before)
+    for got, want in zip(stepped, (h1, h2, h3)):
+        torch.testing.assert_close(got[0], want)
+    torch.testing.assert_close(decoder._top(stepped), h3 + h2 + h1)
+
+
+def test_the_stacked_encoder_adds_each_layers_input_from_layer_2_on():
+    """An oracle from torch's own single-layer bidirectional GRUs, summed by hand:
+    x^2 = h^1, x^3 = h^2 + x^2, output = h^3 + x^3."""
+    torch.manual_seed(4)
+    references = [nn.GRU(size, 5, bidirectional=True, batch_first=True) for size in (6, 10, 10)]
+    layers = [(CellRNN(size, GRUCell(5)), CellRNN(size, GRUCell(5))) for size in (6, 10, 10)]
+    for reference, (fwd, bwd) in zip(references, layers):
+        for rnn_dir, suffix in ((fwd, ""), (bwd, "_reverse")):
+            rnn_dir.input.weight.data = getattr(reference, f"weight_ih_l0{suffix}").data
+            rnn_dir.input.bias.data = getattr(reference, f"bias_ih_l0{suffix}").data
+            rnn_dir.cell.hh.weight.data = getattr(reference, f"weight_hh_l0{suffix}").data
+            rnn_dir.cell.hh.bias.data = getattr(reference, f"bias_hh_l0{suffix}").data
+    embedding = nn.Embedding(20, 6, padding_idx=PAD_ID)
+    encoder = StackedEncoder(embedding, layers, dropout=0.0, embedding_dropout=0.0, residual=True).eval()
+    src = torch.randint(4, 20, (2, 5))  # no padding: torch's GRU reads every position
+    lengths = torch.tensor([5, 5])
+    with torch.no_grad():
+        x2 = references[0](embedding(src))[0]
+        x3 = references[1](x2)[0] + x2
+        want = references[2](x3)[0] + x3
+        torch.testing.assert_close(encoder(src, lengths).states, want)
+
+
 def test_embedding_dropout_drops_whole_word_vectors_and_draws_nothing_when_off():
     drop = EmbeddingDropout(0.5).train()
     x = torch.ones(200, 7, 4)

@@ -267,3 +267,37 @@ def test_translate_gives_a_transformers_attention_in_jsonl_and_plots(
     assert all(len(row) == len(line["source_pieces"]) for row in best["attention"])
     assert all(sum(row) == pytest.approx(1.0, abs=1e-3) for row in best["attention"])
     assert (tmp_path / "plots" / "line000001.png").stat().st_size > 0
+
+
+def test_learned_positions_refuse_a_sequence_past_their_table():
+    """Never the last row again for every later position: a clear refusal."""
+    model = make_model("learned")  # 8 positions
+    src, lengths, _ = inputs()
+    long_tgt = torch.randint(4, VOCAB, (3, 9))
+    with pytest.raises(UserError, match=r"a sequence of 9 positions is longer than this model's 8 learned"):
+        model(src, lengths, long_tgt)
+    with torch.no_grad():
+        memory, state = model.encode(src, lengths)
+        for t in range(8):
+            _, state, _ = model.decode_step(long_tgt[:, t], memory, state)
+        with pytest.raises(UserError, match="longer than this model's 8 learned positions"):
+            model.decode_step(long_tgt[:, 8], memory, state)
+
+
+def test_a_config_whose_learned_positions_cannot_hold_its_sequences_is_refused():
+    raw = {
+        "run_dir": "r",
+        "data": {"train_src": "a", "train_tgt": "b", "valid_src": "c", "valid_tgt": "d", "max_len": 50},
+        "model": {
+            "architecture": "transformer",
+            "transformer": {"positions": "learned", "max_positions": 100},
+        },
+    }
+    with pytest.raises(UserError) as error:
+        config_from_dict(raw)  # the search may emit 2 x 50 + 10 pieces and EOS
+    assert str(error.value).startswith(
+        "model.transformer.max_positions (100) cannot hold the longest sequence"
+    )
+    assert "(111 positions" in str(error.value)
+    raw["model"]["transformer"]["max_positions"] = 111
+    assert config_from_dict(raw).model.transformer.max_positions == 111
