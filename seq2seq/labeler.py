@@ -1,12 +1,15 @@
 """Use a trained classifier model file: label lines or a stream, test against reference labels.
 
 Everything here needs only the model file: the config (with the label list), tokenizer and weights
-are all inside it. Classification goes through `classification.predict`, as validation does, so the
+are all inside it. Classification goes through `classification.predict` in the precision the model
+trained and validated in (`train.precision`, resolved for the device), as validation does, so the
 same model and data give the same figures.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import numpy as np
+import torch
 
 from .checkpoint import load_bundle, model_from_bundle
 from .classification import predict
@@ -22,8 +26,9 @@ from .classifier import TextClassifier
 from .config import Config
 from .confusion import class_scores, confusion_matrix, confusion_table, label_table
 from .data import read_lines
-from .device import pick_device
+from .device import pick_device, pick_precision
 from .errors import UserError
+from .evaluate import DTYPES
 from .labeled_data import label_ids
 from .line_stream import line_batches
 from .tokenizer import Tokenizer
@@ -44,6 +49,7 @@ class Labeler:
     tokenizer: Tokenizer
     config: Config
     batch_tokens: int
+    autocast: Callable = contextlib.nullcontext  # the precision validation classified in
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto", batch_tokens: int | None = None) -> Labeler:
@@ -53,11 +59,16 @@ class Labeler:
                 f"{path} is a translation model (task: {cfg.task}), not a classifier; use seq2seq translate "
                 f"{path}, or train a classifier with task: classify"
             )
+        where = pick_device(device, "--device")
+        precision = pick_precision(cfg.train.precision, where)
         return cls(
-            model.to(pick_device(device, "--device")).eval(),
+            model.to(where).eval(),
             tokenizer,
             cfg,
             batch_tokens or cfg.data.batch_tokens,
+            functools.partial(
+                torch.autocast, where.type, dtype=DTYPES[precision], enabled=precision != "fp32"
+            ),
         )
 
     @property
@@ -67,7 +78,7 @@ class Labeler:
     def classify(self, lines: Sequence[str], with_attention: bool = False) -> list[Labeling]:
         """One Labeling per line, in order; a blank line gets no label."""
         ids = self.tokenizer.src.encode(lines)
-        logprobs, weights = predict(self.model, ids, self.batch_tokens, with_attention=with_attention)
+        logprobs, weights = predict(self.model, ids, self.batch_tokens, self.autocast, with_attention)
         out = []
         for i, line in enumerate(lines):
             blank = not line.strip()
@@ -95,7 +106,8 @@ def test(labeler: Labeler, src: str, ref: str, output: str | None = None) -> dic
         raise UserError(f"{src} has {len(texts)} lines but {ref} has {len(refs)}; they must be line-aligned")
     gold = label_ids(ref, labeler.labels, "the model knows")
     start = time.perf_counter()
-    logprobs, _ = predict(labeler.model, labeler.tokenizer.src.encode(texts), labeler.batch_tokens)
+    ids = labeler.tokenizer.src.encode(texts)
+    logprobs, _ = predict(labeler.model, ids, labeler.batch_tokens, labeler.autocast)
     seconds = time.perf_counter() - start
     predicted = logprobs.argmax(axis=1)
     if output:

@@ -9,6 +9,7 @@ of CPU).
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT
@@ -25,9 +27,12 @@ from readme_messages import message
 
 import seq2seq.classification_task
 from seq2seq.checkpoint import load_bundle
+from seq2seq.classification import predict
 from seq2seq.cli import main
 from seq2seq.config import config_from_dict, load_config
 from seq2seq.data import read_lines
+from seq2seq.labeler import Labeler
+from seq2seq.labeler import test as labeler_test
 from seq2seq.train import train
 
 TOY = ROOT / "data" / "classify_toy"
@@ -321,3 +326,23 @@ def test_a_classifier_run_stopped_by_ctrl_c_resumes_to_the_straight_run(
         for p in (tmp_path / "stopped" / "validations.tsv", tmp_path / "straight" / "validations.tsv")
     ]
     assert len(rows[0]) == 2 and rows[0] == rows[1]
+
+
+def test_a_bf16_classifier_is_tested_in_the_precision_it_validated_in(tmp_path, restore_globals):
+    """Validation classified under bf16 autocast (train.precision); `test` and `classify` must too:
+    the labeler's probabilities are bit for bit those of `predict` under that autocast, which are
+    not fp32's, and its figures are the validation's."""
+    write_head(tmp_path, 300)
+    progress = train(config_from_dict(classifier_config(tmp_path, epochs=1, precision="bf16")))
+    labeler = Labeler.load(tmp_path / "run" / "best.pt")
+    texts = read_lines(TOY / "valid.txt")
+    ids = labeler.tokenizer.src.encode(texts)
+    bf16 = functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16)
+    validated, _ = predict(labeler.model, ids, labeler.batch_tokens, bf16)
+    fp32, _ = predict(labeler.model, ids, labeler.batch_tokens)
+    assert not np.array_equal(validated, fp32)
+    labeled = np.stack([x.probabilities for x in labeler.classify(texts)])
+    assert np.array_equal(labeled, np.exp(validated))
+    result = labeler_test(labeler, TOY / "valid.txt", TOY / "valid.labels")
+    last = progress.history[-1]
+    assert (result["accuracy"], result["macro_f1"]) == (last["accuracy"], last["macro_f1"])
