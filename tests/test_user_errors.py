@@ -363,3 +363,30 @@ def test_translate_writes_one_line_per_input_line(
     assert [w for w in warnings if "not UTF-8" in w] == [MESSAGES["warning-not-utf8"]]
     assert [w for w in warnings if "longer than" in w] == [MESSAGES["warning-long-line"]]
     assert (number["undecodable"], number["long"]) == (5, 6)  # as README shows them
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user the case above runs instead")
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux's setpriv")
+def test_a_read_only_run_dir_is_refused_as_root_without_its_override(workspace):
+    """root writes into read-only directories (CAP_DAC_OVERRIDE), so README's "run-dir-read-only"
+    message is checked here as any other user meets it: `seq2seq train` in a subprocess whose root
+    has that capability (and CAP_DAC_READ_SEARCH) taken out of its bounding set."""
+    argv = _read_only_parent(workspace)
+    done = subprocess.run(
+        [
+            "setpriv",
+            "--bounding-set",
+            "-dac_override,-dac_read_search",
+            sys.executable,
+            "-m",
+            "seq2seq",
+            *argv,
+        ],
+        cwd=workspace.dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == MESSAGES["run-dir-read-only"]
+    assert not (workspace.dir / "locked" / "run").exists()
