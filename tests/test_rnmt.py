@@ -114,6 +114,15 @@ def test_layer_norm_cells_follow_ba_et_al():
     torch.testing.assert_close(gru(x, (h,))[0], (1 - z) * n + z * h)
 
 
+def copy_weights(reference: nn.RNNBase, layer: int, directions: tuple[CellRNN, CellRNN]) -> None:
+    """Give a layer's forward and backward CellRNN the weights of torch's RNN `reference`."""
+    for rnn_dir, suffix in zip(directions, ("", "_reverse")):
+        rnn_dir.input.weight.data = getattr(reference, f"weight_ih_l{layer}{suffix}").data
+        rnn_dir.input.bias.data = getattr(reference, f"bias_ih_l{layer}{suffix}").data
+        rnn_dir.cell.hh.weight.data = getattr(reference, f"weight_hh_l{layer}{suffix}").data
+        rnn_dir.cell.hh.bias.data = getattr(reference, f"bias_hh_l{layer}{suffix}").data
+
+
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
 def test_the_stacked_encoder_without_switches_is_torchs_bidirectional_rnn(rnn):
     """Built from our cells with residuals and layer norm off, it computes what nn.GRU/nn.LSTM do."""
@@ -123,12 +132,8 @@ def test_the_stacked_encoder_without_switches_is_torchs_bidirectional_rnn(rnn):
     )
     cell = {"gru": GRUCell, "lstm": LSTMCell}[rnn]
     layers = [(CellRNN(size, cell(5)), CellRNN(size, cell(5))) for size in (6, 10)]
-    for layer, (fwd, bwd) in enumerate(layers):
-        for rnn_dir, suffix in ((fwd, ""), (bwd, "_reverse")):
-            rnn_dir.input.weight.data = getattr(reference, f"weight_ih_l{layer}{suffix}").data
-            rnn_dir.input.bias.data = getattr(reference, f"bias_ih_l{layer}{suffix}").data
-            rnn_dir.cell.hh.weight.data = getattr(reference, f"weight_hh_l{layer}{suffix}").data
-            rnn_dir.cell.hh.bias.data = getattr(reference, f"bias_hh_l{layer}{suffix}").data
+    for layer, directions in enumerate(layers):
+        copy_weights(reference, layer, directions)
     embedding = nn.Embedding(20, 6, padding_idx=PAD_ID)
     encoder = StackedEncoder(embedding, layers, dropout=0.0, embedding_dropout=0.0, residual=False).eval()
     src = torch.randint(4, 20, (3, 5))
@@ -234,12 +239,8 @@ def test_the_stacked_encoder_adds_each_layers_input_from_layer_2_on():
     torch.manual_seed(4)
     references = [nn.GRU(size, 5, bidirectional=True, batch_first=True) for size in (6, 10, 10)]
     layers = [(CellRNN(size, GRUCell(5)), CellRNN(size, GRUCell(5))) for size in (6, 10, 10)]
-    for reference, (fwd, bwd) in zip(references, layers):
-        for rnn_dir, suffix in ((fwd, ""), (bwd, "_reverse")):
-            rnn_dir.input.weight.data = getattr(reference, f"weight_ih_l0{suffix}").data
-            rnn_dir.input.bias.data = getattr(reference, f"bias_ih_l0{suffix}").data
-            rnn_dir.cell.hh.weight.data = getattr(reference, f"weight_hh_l0{suffix}").data
-            rnn_dir.cell.hh.bias.data = getattr(reference, f"bias_hh_l0{suffix}").data
+    for reference, directions in zip(references, layers):
+        copy_weights(reference, 0, directions)
     embedding = nn.Embedding(20, 6, padding_idx=PAD_ID)
     encoder = StackedEncoder(embedding, layers, dropout=0.0, embedding_dropout=0.0, residual=True).eval()
     src = torch.randint(4, 20, (2, 5))  # no padding: torch's GRU reads every position
