@@ -1,4 +1,5 @@
-"""Command line: `seq2seq train | test | translate | classify | chat | score | serve | plot | average | data`.
+"""Command line: `seq2seq train | test | translate | classify | chat | score | serve | plot | average |
+data | export`.
 
 Each command is a module `cli_<command>.py` with `add_command(subparsers)`, which defines its
 arguments and sets `func`, the handler that calls one function below it. Here: the assembly of the
@@ -19,6 +20,7 @@ from . import (
     cli_chat,
     cli_classify,
     cli_data,
+    cli_export,
     cli_plot,
     cli_score,
     cli_serve,
@@ -41,6 +43,7 @@ COMMANDS = (
     cli_plot,
     cli_average,
     cli_data,
+    cli_export,
 )
 
 

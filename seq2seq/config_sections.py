@@ -149,8 +149,8 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
     threads: int = ranged(0, 0)  # torch intra-op threads; 0: torch's default
     tensorboard: bool = False  # also write TensorBoard events to run_dir/tensorboard
-    # torch.compile the recurrent decoder's step, and on a GPU replay it as CUDA graphs; on the CPU
-    # it does not pay (minutes of compiling, no faster: docs/benchmarks.md)
+    # torch.compile the recurrent decoder's step, and in training on a GPU replay it as CUDA graphs;
+    # on the CPU it does not pay (minutes of compiling, no faster: docs/benchmarks.md)
     compile: bool = False
 
 

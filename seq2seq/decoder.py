@@ -11,7 +11,8 @@ H hidden, D encoder output size, V target vocabulary, G gates x H.
 `forward` runs teacher forcing over a whole target sequence: everything that does not depend on the
 recurrence (input embeddings and their projection, the readout, the output layer) is computed for
 all steps at once, and only the recurrence loops: `recur`, one step, which `compile_steps` can hand
-to torch.compile (and on a GPU capture as CUDA graphs). `step` is `forward` on a sequence of one.
+to torch.compile (and, in training on a GPU, capture as CUDA graphs). `step` is `forward` on a
+sequence of one.
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ RANKS = {
     "kept_models": 8,
     "final_model": 8.5,  # over kept_models and the task's validator, under train
     "datasets": 0.5,
+    "ctranslate2_export": 6,  # over checkpoint and transformer
     "translation_task": 8,
     "classification_task": 8,
     "task": 8,
@@ -81,6 +82,7 @@ RANKS = {
     "cli_classify": 10,
     "cli_chat": 10,
     "cli_data": 10,
+    "cli_export": 10,
     "cli": 11,
     "__main__": 12,
 }

@@ -1,0 +1,120 @@
+"""`seq2seq export --ctranslate2`: a toy Transformer exported to CTranslate2 translates as ours does
+(float32: the same greedy and beam-5 output for every sentence, and every token's log-probability
+within rounding); what
+CTranslate2 cannot run is refused in one line; the directory holds all it needs."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from conftest import write_reversal
+
+from seq2seq.cli import main
+from seq2seq.config import config_from_dict
+from seq2seq.ctranslate2_export import read_tokenizer
+from seq2seq.data import read_lines
+from seq2seq.search import max_lengths
+from seq2seq.train import train
+from seq2seq.translator import Translator
+
+ctranslate2 = pytest.importorskip("ctranslate2")
+
+
+@pytest.fixture(scope="module")
+def transformer(tmp_path_factory):
+    """A small Transformer trained a little on the reversal task (outputs that end, not noise)."""
+    root = tmp_path_factory.mktemp("ct2")
+    rng = random.Random(0)
+    write_reversal(root / "train.src", root / "train.tgt", 600, rng)
+    write_reversal(root / "valid.src", root / "valid.tgt", 40, rng)
+    raw = {
+        "run_dir": str(root / "run"),
+        "cache_dir": str(root / "cache"),
+        "data": {
+            f"{s}_{side}": str(root / f"{s}.{side}") for s in ("train", "valid") for side in ("src", "tgt")
+        }
+        | {"batch_tokens": 400},
+        "tokenizer": {"vocab_size": 20},
+        "model": {
+            "architecture": "transformer",
+            "transformer": {"encoder_layers": 2, "decoder_layers": 2, "d_model": 32, "heads": 4, "d_ff": 64},
+            "tie_tgt_embeddings": True,
+            "tie_src_tgt_embeddings": True,
+        },
+        "train": {"epochs": 10, "lr": 0.005, "schedule": "warmup_decay", "warmup_steps": 50, "threads": 1},
+        "search": {"beam_size": 2},
+    }
+    threads = torch.get_num_threads()
+    train(config_from_dict(raw))
+    torch.set_num_threads(threads)
+    return root
+
+
+def _export(model, out, *extra) -> int:
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", str(model), "--ctranslate2", str(out), *extra])
+    return exit_.value.code
+
+
+def _ct2_ids(translator, tokenizer, lines: list[str], beam: int) -> list[list[int]]:
+    """CTranslate2's best hypothesis per line, as our ids; one line at a time with our length
+    limit. (Our search never produces PAD or BOS; CTranslate2 could, but a trained model does not,
+    and suppressing them there would renormalize its probabilities.)"""
+    vocab = {p: i for i, p in enumerate(tokenizer.tgt.pieces(range(len(tokenizer.tgt))))}
+    out = []
+    for tokens in _source_tokens(tokenizer, lines):
+        limit = int(max_lengths(torch.tensor([len(tokens)]), 2.0, 10)[0])
+        result = translator.translate_batch(
+            [tokens], beam_size=beam, length_penalty=0.0, max_decoding_length=limit
+        )
+        out.append([vocab[p] for p in result[0].hypotheses[0]])
+    return out
+
+
+def _source_tokens(tokenizer, lines: list[str]) -> list[list[str]]:
+    return [[*tokenizer.src.pieces(ids), "</s>"] for ids in tokenizer.src.encode(lines)]
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+def test_the_export_translates_as_ours_does(transformer, tmp_path, beam, restore_globals):
+    assert _export(transformer / "run" / "best.pt", tmp_path / "ct2") == 0
+    lines = read_lines(transformer / "valid.src")
+    ours = Translator.load(
+        transformer / "run" / "best.pt", precision="fp32", beam_size=beam, length_penalty=0.0
+    )
+    expected = [t.hypotheses[0] for t in ours.translate(lines)]
+    engine = ctranslate2.Translator(str(tmp_path / "ct2"), device="cpu", intra_threads=1)
+    tokenizer = read_tokenizer(tmp_path / "ct2")
+    got = _ct2_ids(engine, tokenizer, lines, beam)
+    # at the length limit ours must end with EOS while CTranslate2 just stops: compare the others
+    limits = [int(max_lengths(torch.tensor([len(t)]), 2.0, 10)[0]) for t in _source_tokens(tokenizer, lines)]
+    ended = [i for i, h in enumerate(expected) if len(h.tokens) < limits[i]]
+    assert len(ended) >= len(lines) * 0.8
+    assert [got[i] for i in ended] == [expected[i].tokens for i in ended]
+    # CTranslate2 gives each token of our translations (EOS included) our log-probability
+    scored = engine.score_batch(
+        _source_tokens(tokenizer, lines), [tokenizer.tgt.pieces(h.tokens) for h in expected]
+    )
+    for result, h in zip(scored, expected):
+        assert result.log_probs == pytest.approx(h.token_logprobs, abs=1e-4)
+
+
+def test_the_directory_holds_the_tokenizer_and_config(transformer, tmp_path, restore_globals):
+    assert _export(transformer / "run" / "best.pt", tmp_path / "ct2", "--quantization", "int8") == 0
+    names = {p.name for p in (tmp_path / "ct2").iterdir()}
+    assert {"model.bin", "config.json", "seq2seq.yaml", "source.spm", "target.spm"} <= names
+    ours = Translator.load(transformer / "run" / "best.pt").tokenizer
+    again = read_tokenizer(tmp_path / "ct2")
+    assert again.src.same_as(ours.src) and again.tgt.same_as(ours.tgt)
+
+
+def test_what_ctranslate2_cannot_run_is_refused_in_one_line(model_file, transformer, tmp_path, capsys):
+    assert _export(model_file, tmp_path / "rnn") == 2  # conftest's model is recurrent
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a recurrent model; CTranslate2 runs Transformers only" in err[0]
+    assert not (tmp_path / "rnn").exists()
+    (tmp_path / "taken").mkdir()
+    assert _export(transformer / "run" / "best.pt", tmp_path / "taken") == 2
+    assert "already exists; choose a new directory" in capsys.readouterr().err
