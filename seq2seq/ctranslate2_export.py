@@ -21,7 +21,8 @@ import torch
 from .checkpoint import load_bundle, model_from_bundle
 from .config import Config, save_config
 from .errors import UserError
-from .tokenizer import BOS_ID, EOS_ID, SPECIALS, UNK_ID, SubwordVocab, Tokenizer
+from .special_ids import BOS_ID, EOS_ID, SPECIALS, UNK_ID
+from .tokenizer import SubwordVocab, Tokenizer
 from .transformer import sinusoid_positions
 
 INSTALL = "pip install 'seq2seq[ctranslate2]' (or pip install ctranslate2)"

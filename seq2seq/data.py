@@ -16,7 +16,7 @@ import torch
 
 from .config import DataConfig
 from .errors import UserError
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .special_ids import BOS_ID, EOS_ID, PAD_ID
 
 _CHUNK_LINES = 20_000
 _PARALLEL_BYTES = 16 << 20  # files larger than this are encoded by worker processes

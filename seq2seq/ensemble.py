@@ -59,3 +59,7 @@ class Ensemble(nn.Module):
     def show_head(self, head: int | None) -> None:
         for model in self.models:
             model.show_head(head)
+
+    def compile_steps(self, compiled: bool = True, cuda_graphs: bool = False) -> None:
+        for model in self.models:
+            model.compile_steps(compiled, cuda_graphs)

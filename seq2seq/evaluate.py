@@ -19,7 +19,6 @@ from torch import nn
 from .config import SearchConfig
 from .corpus import Corpus
 from .data import pad_src, sorted_batches
-from .decoder import AttentionDecoder
 from .hypotheses import Hypothesis
 from .loss import sequence_loss
 from .model import Seq2Seq
@@ -193,8 +192,7 @@ def inference_copy(model: Seq2Seq, precision: str) -> Seq2Seq:
     for module in decoder.modules():
         if isinstance(module, nn.RNNBase):
             _flatten(module)
-        if isinstance(module, AttentionDecoder):  # torch.compile would compile each copy anew
-            module.compile_steps(compiled=False)
+    decoder.compile_steps(compiled=False)  # torch.compile would compile each copy anew
     return decoder
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .special_ids import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from .decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecod
 from .encoder import RNNEncoder
 from .multihead import MultiHeadAdditiveAttention, ScaledDotAttention
 from .readout import MaxoutReadout, TanhReadout
+from .special_ids import PAD_ID
 from .stacked_encoder import CellRNN, StackedEncoder
-from .tokenizer import PAD_ID
 from .transformer import (
     DecoderLayer,
     Embedder,
@@ -65,6 +65,11 @@ class Seq2Seq(nn.Module):
         """Report one attention head's weights from decode_step (None: the heads' average); a
         ValueError names the heads there are."""
         self.decoder.show_head(head)
+
+    def compile_steps(self, compiled: bool = True, cuda_graphs: bool = False) -> None:
+        """torch.compile the decoder's step (or, with compiled=False, run it eagerly again); the
+        decoder says whether it has a step to compile (decoder.py, transformer.py)."""
+        self.decoder.compile_steps(compiled, cuda_graphs)
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, positions: Tensor | None = None

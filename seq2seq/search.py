@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .hypotheses import History, Hypothesis, hypothesis, length_penalty, unfinished_extensions
 from .model import Seq2Seq
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .special_ids import BOS_ID, EOS_ID, PAD_ID
 
 
 def max_lengths(src_lengths: Tensor, ratio: float, offset: int) -> Tensor:

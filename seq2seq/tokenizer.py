@@ -22,9 +22,9 @@ import torch
 
 from .config import TokenizerConfig
 from .errors import UserError
+from .special_ids import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID
 
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
-SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
+__all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "SPECIALS", "UNK_ID", "SubwordVocab", "Tokenizer", "train_or_load"]
 _CHUNK = 10_000  # lines encoded per SentencePiece call
 
 

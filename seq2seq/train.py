@@ -82,7 +82,7 @@ class Trainer:
         if warning := precision_warning(tc.precision, self.device, "train.precision"):
             log.warning(warning)
         if tc.compile:
-            self.model.decoder.compile_steps(cuda_graphs=self.device.type == "cuda")
+            self.model.compile_steps(cuda_graphs=self.device.type == "cuda")
         self.ddp = self.model if world.size == 1 else DistributedDataParallel(self.model)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True

@@ -255,6 +255,14 @@ class TransformerDecoder(nn.Module):
     def embedding(self) -> nn.Embedding:
         return self.embedder.embedding
 
+    def compile_steps(self, compiled: bool = True, cuda_graphs: bool = False) -> None:
+        """A Transformer decodes a position with a few large products, not a recurrent step worth
+        compiling: asked to compile, it says so; asked to run eagerly, it already does."""
+        if compiled:
+            raise UserError(
+                "--compile compiles a recurrent decoder's step; a Transformer has none: leave --compile off"
+            )
+
     def show_head(self, head: int | None) -> None:
         if head is not None and not 0 <= head < self.heads:
             raise ValueError(f"head {head} does not exist; the model has heads 0 to {self.heads - 1}")

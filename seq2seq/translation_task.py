@@ -13,7 +13,8 @@ from .config import Config
 from .data import Batch
 from .distributed import World
 from .loss import rdrop_loss, sequence_loss
-from .tokenizer import PAD_ID, Tokenizer
+from .special_ids import PAD_ID
+from .tokenizer import Tokenizer
 from .training_data import TrainingData, load_training_data
 from .validation import Validator
 

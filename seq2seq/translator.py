@@ -21,7 +21,6 @@ from . import evaluate
 from .checkpoint import atomic_save, average_weights, bundle, load_bundle, model_from_bundle
 from .config import Config, SearchConfig
 from .data import read_lines
-from .decoder import AttentionDecoder
 from .device import decoding_precision, describe, pick_device, pick_precision, precision_warning
 from .ensemble import Ensemble
 from .errors import UserError
@@ -55,7 +54,7 @@ class Translator:
     ) -> Translator:
         """Load a model file, or several as an ensemble; `search` overrides the decoding settings
         saved in the (first) file (None: keep). `compile`: torch.compile the recurrent decoders'
-        step (AttentionDecoder.compile_steps)."""
+        step (Seq2Seq.compile_steps)."""
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         loaded = [model_from_bundle(load_bundle(p), p) for p in paths]
         for path, (_, other_cfg, _) in zip(paths, loaded):
@@ -82,9 +81,8 @@ class Translator:
         models = [model.to(where) for model, _, _ in loaded]
         model = models[0] if len(models) == 1 else Ensemble(models)
         model = evaluate.inference_copy(model, precision)
-        for module in model.modules():
-            if compile and isinstance(module, AttentionDecoder):
-                module.compile_steps()
+        if compile:
+            model.compile_steps()
         return cls(model, tokenizer, cfg, settings, precision, describe(where))
 
     def translate(

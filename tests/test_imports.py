@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "seq2seq"
 RANKS = {
     "__init__": 0,
     "errors": 0,
+    "special_ids": 0,
     "process": 0,
     "device": 0.5,  # between errors and what picks a device (train, translator)
     "attention": 0,
@@ -189,3 +190,10 @@ def f():
     }
     assert "matplotlib" in top_level_imports(tree)
     assert "matplotlib" not in top_level_imports(ast.parse("def f():\n    import matplotlib\n"))
+
+
+def test_the_model_side_knows_the_special_ids_not_the_tokenizer():
+    """The loss, batches, search and models need the PAD/BOS/EOS ids only: they take them from the
+    leaf special_ids, never from the tokenizer (and SentencePiece and the config behind it)."""
+    for name in ("loss", "data", "hypotheses", "search", "model"):
+        assert "tokenizer" not in package_imports(parse(name)), name

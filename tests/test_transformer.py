@@ -301,3 +301,10 @@ def test_a_config_whose_learned_positions_cannot_hold_its_sequences_is_refused()
     assert "(111 positions" in str(error.value)
     raw["model"]["transformer"]["max_positions"] = 111
     assert config_from_dict(raw).model.transformer.max_positions == 111
+
+
+def test_compiling_a_transformers_step_is_refused_and_eager_is_a_no_op():
+    model = make_model()
+    model.compile_steps(compiled=False)
+    with pytest.raises(UserError, match="a Transformer has none: leave --compile off"):
+        model.compile_steps()
