@@ -58,11 +58,20 @@ def add_models(p: argparse.ArgumentParser) -> None:
     )
 
 
-def load_translator(args: argparse.Namespace):
-    """The model file(s) `args.models` with the search that the decoding options ask for."""
+def load_translator(args: argparse.Namespace, exports: bool = False):
+    """The model file(s) `args.models` with the search that the decoding options ask for; with
+    `exports`, a CTranslate2 export directory too (`translate` and `test` take one)."""
+    from .ctranslate2_engine import is_export, load_export
     from .translator import Translator
 
-    return Translator.load(
+    export = next((p for p in args.models if is_export(p)), None)
+    if export is not None and not exports:
+        raise UserError(
+            f"{export} is a CTranslate2 export; seq2seq {args.command} needs a model file "
+            "(an export serves seq2seq translate and seq2seq test)"
+        )
+    load = load_export if export is not None else Translator.load
+    return load(
         args.models,
         device=args.device,
         precision=args.precision,

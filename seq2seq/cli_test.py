@@ -50,13 +50,21 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from .checkpoint import config_of, load_bundle
+    from .ctranslate2_engine import is_export
     from .translator import test
 
-    if config_of(load_bundle(args.models[0]), args.models[0]).task == "classify":
+    model = args.models[0]
+    if not is_export(model) and config_of(load_bundle(model), model).task == "classify":
         return run_classifier(args)
 
     result = test(
-        load_translator(args), args.src, args.ref, args.output, args.lowercase, args.tokenize, args.compare
+        load_translator(args, exports=True),
+        args.src,
+        args.ref,
+        args.output,
+        args.lowercase,
+        args.tokenize,
+        args.compare,
     )
     if args.json:
         result.pop("lines")

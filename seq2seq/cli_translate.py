@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     args.sentences = _split_models(args)
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
-    translator = load_translator(args)
+    translator = load_translator(args, exports=True)
     if args.attention_head is not None:
         try:
-            translator.model.show_head(args.attention_head)
+            translator.show_head(args.attention_head)
         except ValueError as e:
             raise UserError(f"--attention-head {args.attention_head}: {e}") from None
     if args.n_best > translator.search.beam_size:
@@ -87,13 +87,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _split_models(args: argparse.Namespace) -> list[str]:
-    """The first argument and the leading ones after it that are files are model files; the rest
-    are sentences. A word that names no file but looks like a model file's name (`B.ckpt`) is
+    """The first argument and the leading ones after it that are files (or CTranslate2 exports) are
+    models; the rest are sentences. A word that names no file but looks like a model file's name (`B.ckpt`) is
     refused: a typo in a path must not be translated as a sentence. Sets args.models; returns the
     sentences."""
+    from .ctranslate2_engine import is_export
+
     words = list(args.models)
     count = 1
-    while count < len(words) and Path(words[count]).is_file():
+    while count < len(words) and (Path(words[count]).is_file() or is_export(words[count])):
         count += 1
     if count < len(words) and MODEL_NAME.fullmatch(words[count]):
         raise UserError(

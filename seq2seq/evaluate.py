@@ -58,6 +58,23 @@ def translate(
     `seq2seq test` and `seq2seq translate` all pass the model's data.max_len, so they cut alike.
     """
     model.eval()
+    return translate_lines(
+        tokenizer,
+        lines,
+        lambda chunks: _decode(model, chunks, search, n_best, with_attention, sampler),
+        max_src_len,
+    )
+
+
+def translate_lines(
+    tokenizer: Tokenizer,
+    lines: Sequence[str],
+    decode: Callable[[list[np.ndarray]], list[list[Hypothesis]]],
+    max_src_len: int,
+) -> list[Translation]:
+    """What `translate` does around the search, for any decoder: `decode` turns source id
+    sequences into their hypotheses (best first); lines are cut at `max_src_len` pieces and the
+    parts joined as `translate` says. (ctranslate2_engine.py decodes with CTranslate2 this way.)"""
     ids = tokenizer.src.encode(lines)
     chunks, owner = [], []  # the pieces to decode, and the line each belongs to
     for i, (line, x) in enumerate(zip(lines, ids)):
@@ -67,7 +84,7 @@ def translate(
         for start in range(0, max(len(x), 1), step):
             chunks.append(x[start : start + step])
             owner.append(i)
-    found = _decode(model, chunks, search, n_best, with_attention, sampler)
+    found = decode(chunks)
     per_line: list[list[list[Hypothesis]]] = [[] for _ in lines]
     for i, hyps in zip(owner, found):
         per_line[i].append(hyps)

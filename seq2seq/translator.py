@@ -85,6 +85,10 @@ class Translator:
             model.compile_steps()
         return cls(model, tokenizer, cfg, settings, precision, describe(where))
 
+    def show_head(self, head: int | None) -> None:
+        """Report one attention head (None: their average); a ValueError names the heads there are."""
+        self.model.show_head(head)
+
     def translate(
         self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False
     ) -> list[Translation]:

@@ -5,6 +5,7 @@ CTranslate2 cannot run is refused in one line; the directory holds all it needs.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -118,3 +119,56 @@ def test_what_ctranslate2_cannot_run_is_refused_in_one_line(model_file, transfor
     (tmp_path / "taken").mkdir()
     assert _export(transformer / "run" / "best.pt", tmp_path / "taken") == 2
     assert "already exists; choose a new directory" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def exported(transformer, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "ct2"
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", str(transformer / "run" / "best.pt"), "--ctranslate2", str(out)])
+    assert exit_.value.code == 0
+    return out
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def test_translate_and_test_take_an_export_as_they_take_the_model_file(
+    transformer, exported, capsys, restore_globals
+):
+    """The engine follows from the path; greedy, no length penalty: the same translations."""
+    model, src = transformer / "run" / "best.pt", transformer / "valid.src"
+    lines = read_lines(src)[:10]
+    options = ["--greedy", "--length-penalty", "0"]
+    code, ours, _ = _cli(capsys, "translate", model, *lines, *options)
+    assert code == 0
+    code, theirs, _ = _cli(capsys, "translate", exported, *lines, *options)
+    assert code == 0 and theirs == ours
+    results = []
+    for path in (model, exported):
+        code, out, _ = _cli(
+            capsys, "test", path, "--src", src, "--ref", transformer / "valid.tgt", "--json", *options
+        )
+        assert code == 0
+        results.append(json.loads(out))
+    assert results[1]["bleu"] == pytest.approx(results[0]["bleu"], abs=0.5)
+    code, out, _ = _cli(capsys, "translate", exported, "--n-best", "3", "--beam", "4", *lines[:2])
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_what_an_export_cannot_do_is_one_line(transformer, exported, capsys, restore_globals):
+    src, tgt = transformer / "valid.src", transformer / "valid.tgt"
+    cases = [
+        (["translate", exported, "a b", "--attention-head", "0"], "reports no attention"),
+        (["translate", exported, "a b", "--compile"], "--compile is for model files"),
+        (["translate", exported, exported, "a b"], "ensembles are of model files"),
+        (["score", exported, "--src", src, "--tgt", tgt], "needs a model file"),
+    ]
+    for argv, words in cases:
+        code, _, err = _cli(capsys, *argv)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and words in lines[0], (argv, err)

@@ -63,6 +63,7 @@ RANKS = {
     "final_model": 8.5,  # over kept_models and the task's validator, under train
     "datasets": 0.5,
     "ctranslate2_export": 6,  # over checkpoint and transformer
+    "ctranslate2_engine": 7,  # over the export and evaluate, beside translator
     "translation_task": 8,
     "classification_task": 8,
     "task": 8,
