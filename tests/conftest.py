@@ -3,6 +3,7 @@ all in temporary directories; a fixture that undoes what train() and the CLI set
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from pathlib import Path
@@ -145,16 +146,25 @@ def reversal_config(root: Path, run: str = "run", **sections: dict) -> dict:
 def restore_globals():
     """train() sets torch's thread count and adds a log file handler; cli.main() adds a console
     handler bound to the sys.stderr of the moment (a capsys one in a test): undo all of it."""
+    with kept_globals():
+        yield
+
+
+@contextlib.contextmanager
+def kept_globals():
+    """What restore_globals does, for fixtures of a wider scope."""
     threads = torch.get_num_threads()
     logger = logging.getLogger("seq2seq")
     handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
-    yield
-    torch.set_num_threads(threads)
-    for handler in [h for h in logger.handlers if h not in handlers]:
-        logger.removeHandler(handler)
-        handler.close()
-    logger.setLevel(level)
-    logger.propagate = propagate
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        for handler in [h for h in logger.handlers if h not in handlers]:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 TINY_MODEL_MAX_LEN = 12  # pieces: a line of ~6 words or more is translated in parts

@@ -10,7 +10,7 @@ import random
 
 import pytest
 import torch
-from conftest import write_reversal
+from conftest import kept_globals, write_reversal
 
 from seq2seq.cli import main
 from seq2seq.config import config_from_dict
@@ -47,9 +47,8 @@ def transformer(tmp_path_factory):
         "train": {"epochs": 10, "lr": 0.005, "schedule": "warmup_decay", "warmup_steps": 50, "threads": 1},
         "search": {"beam_size": 2},
     }
-    threads = torch.get_num_threads()
-    train(config_from_dict(raw))
-    torch.set_num_threads(threads)
+    with kept_globals():
+        train(config_from_dict(raw))
     return root
 
 
@@ -111,7 +110,9 @@ def test_the_directory_holds_the_tokenizer_and_config(transformer, tmp_path, res
     assert again.src.same_as(ours.src) and again.tgt.same_as(ours.tgt)
 
 
-def test_what_ctranslate2_cannot_run_is_refused_in_one_line(model_file, transformer, tmp_path, capsys):
+def test_what_ctranslate2_cannot_run_is_refused_in_one_line(
+    model_file, transformer, tmp_path, capsys, restore_globals
+):
     assert _export(model_file, tmp_path / "rnn") == 2  # conftest's model is recurrent
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a recurrent model; CTranslate2 runs Transformers only" in err[0]
@@ -124,7 +125,7 @@ def test_what_ctranslate2_cannot_run_is_refused_in_one_line(model_file, transfor
 @pytest.fixture(scope="module")
 def exported(transformer, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "ct2"
-    with pytest.raises(SystemExit) as exit_:
+    with kept_globals(), pytest.raises(SystemExit) as exit_:
         main(["export", str(transformer / "run" / "best.pt"), "--ctranslate2", str(out)])
     assert exit_.value.code == 0
     return out
