@@ -140,11 +140,11 @@ class AttentionDecoder(nn.Module):
 
     def _projected_vocabulary(self) -> Tensor:
         """input_emb of every target embedding, (V, G). A decoder step's input projection is then a
-        row of it instead of a matrix product per step (one of the step's six; 4 % of beam search on
-        Multi30k). Kept while the module stays in eval mode and its weights stay the same tensors,
-        of the same type, unchanged by autograd-visible in-place ops (their version counters), with
-        autocast as it was: a fused optimizer's step changes weights without a version bump, but
-        only in train mode, and `train()` drops the table."""
+        row of it instead of a matrix product per step (one of the step's six, a measurable share
+        of beam search: docs/benchmarks.md). Kept while the module stays in eval mode and its
+        weights stay the same tensors, of the same type, unchanged by autograd-visible in-place ops
+        (their version counters), with autocast as it was: a fused optimizer's step changes weights
+        without a version bump, but only in train mode, and `train()` drops the table."""
         params = (self.embedding.weight, self.input_emb.weight, self.input_emb.bias)
         device = params[0].device.type
         autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None

@@ -3,7 +3,7 @@
 Device `auto` (the default of train, test and translate) is the GPU when PyTorch sees one, else the
 CPU. Precision `auto` is bf16 where the device multiplies bf16 matrices natively, else fp32: a CPU
 without AVX-512 (or Arm's BF16 extension) runs torch's bf16 matrix products through a portable
-loop, about a hundred times slower than fp32 (0.9 against 102 GFLOP/s on an AVX2 EPYC)."""
+loop, orders of magnitude slower than fp32 (docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 Same function as torch.nn.Dropout: in training, each element is zeroed with probability p and the
 rest are scaled by 1 / (1 - p); in eval mode it is the identity. The mask comes from torch.rand,
-which on CPU is several times faster than the Bernoulli sampler nn.Dropout uses (dropout was a
-fifth of a training step of the reference model); it draws from the same global generator, so runs
-stay reproducible and resumable.
+which on CPU is several times faster than the Bernoulli sampler nn.Dropout uses (with that sampler
+dropout was a large share of a training step of the reference model); it draws from the same
+global generator, so runs stay reproducible and resumable.
 """
 
 from __future__ import annotations

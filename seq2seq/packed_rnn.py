@@ -7,7 +7,7 @@ differentiates every `narrow` into a zero tensor the size of all the projections
 costs steps x tokens. `run_packed` performs the same operations in the same order on the module's
 own parameters, but takes the steps' slices with one `split` (one backward for all): the outputs
 and every gradient are bit-identical to the module's (tests/test_packed_rnn.py), and the encoder's
-update is about a fifth faster. Dims: N packed tokens, B batch, H hidden size, G gates x H.
+update is faster. Dims: N packed tokens, B batch, H hidden size, G gates x H.
 """
 
 from __future__ import annotations

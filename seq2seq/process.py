@@ -22,8 +22,8 @@ def keep_freed_memory() -> bool:
     By default glibc serves a large allocation with fresh pages from the kernel (above a threshold
     that adapts, up to 32 MB) and gives free memory at the top of its heap back beyond twice that
     threshold. A decoder step makes and frees tens of MB of tensors of sizes that change as
-    sentences finish, so much of it came as fresh pages, a page fault per 4 KB: beam search over
-    Multi30k's test2016 faulted in 180 MB more than with this, 0.18 s of a 3.9 s command. Here
+    sentences finish, so much of it came as fresh pages, a page fault per 4 KB, a noticeable part of
+    a beam search command's time (docs/benchmarks.md). Here
     tensors up to 32 MB come from the heap, and up to 1 GB of freed memory stays for reuse (the
     peak is the same; what the process frees it keeps until it ends). Only on glibc, and not when
     the user set malloc's own environment variables. Returns whether it changed anything."""
@@ -40,8 +40,9 @@ def keep_freed_memory() -> bool:
 def leave(code: int | str | None) -> None:
     """End the process with `code` (SystemExit's), skipping the interpreter's teardown.
 
-    With torch imported that teardown takes about 0.5 s on a 2-core CPU: garbage collection over
-    ~165,000 objects and deallocating them one by one, all memory the kernel frees at once anyway.
+    With torch imported that teardown takes a noticeable part of a short command's time: garbage
+    collection over every object and deallocating them one by one, all memory the kernel frees at
+    once anyway (docs/benchmarks.md).
     What a normal exit does before it still happens here: the exit handlers (logging's flush, ...) and
     the flush of stdout and stderr. While other threads run (which a normal exit would wait for),
     the exit is the normal one."""

@@ -2,16 +2,16 @@
 runs through oneDNN on a CPU in fp32.
 
 On a CPU torch multiplies fp32 matrices with MKL; bf16 and fp16 products already go to oneDNN.
-Measured on an AMD EPYC (Zen 3, AVX2, 2 cores; docs/benchmarks.md), y = x W^T + b with W of
-5,483 x 512 (the reference model's output layer) ran at 50-74 GFLOP/s through MKL and 94-128
-through oneDNN, and with W of 1,536 x 512 (a GRU's gates) at 101 against 120; with 512
-outputs the two are even or MKL is ahead, and so are the backward's products (g W, g^T x). So a
+On an AVX2 CPU (an AMD EPYC; figures in docs/benchmarks.md), y = x W^T + b with W of 5,483 x 512
+(the reference model's output layer) ran markedly faster through oneDNN than through MKL, and with
+W of 1,536 x 512 (a GRU's gates) somewhat faster; with 512 outputs the two are even or MKL is
+ahead, and so are the backward's products (g W, g^T x). So a
 layer of at least `WIDE` outputs takes oneDNN's kernel for its forward product:
 torch.ops.mkldnn._linear_pointwise, the one torch.compile's CPU backend calls for a linear layer.
 Its results equal MKL's to rounding. With autograd, `_Forward` keeps nn.Linear's backward.
 
-oneDNN compiles a kernel for each matrix shape it meets and caches it (`__init__.py`): 15 ms for
-a new number of rows at the output layer, half of what the faster product saves (74 -> 42 ms).
+oneDNN compiles a kernel for each matrix shape it meets and caches it (`__init__.py`); for a new
+number of rows at the output layer that costs a good part of what the faster product saves.
 The rows scored in a training batch (its real target tokens) are a new number nearly every
 update, and so are the live hypotheses of beam search, so the rows are padded with zeros to a
 multiple of `ROWS` (at most 31 more in ~1,000) and the padding's outputs dropped: the shapes
