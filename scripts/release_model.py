@@ -15,6 +15,7 @@ model's own search settings; if the smaller one loses more than --tolerance BLEU
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -23,18 +24,18 @@ from pathlib import Path
 import torch
 
 from seq2seq import data, evaluate
-from seq2seq.checkpoint import atomic_save, load_bundle
+from seq2seq.checkpoint import ModelFile
 from seq2seq.translator import Translator
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def compact(bundle: dict, dtype: torch.dtype) -> dict:
-    """The bundle without training state, its floating-point weights in `dtype`; weights that
+def compact(model_file: ModelFile, dtype: torch.dtype) -> ModelFile:
+    """The model file without training state, its floating-point weights in `dtype`; weights that
     share storage (tied embeddings) still share it."""
     cast: dict[int, torch.Tensor] = {}
     weights = {}
-    for name, t in bundle["model"].items():
+    for name, t in model_file.weights.items():
         if t.is_floating_point():
             key = t.untyped_storage().data_ptr() + t.storage_offset()
             if key not in cast:
@@ -42,7 +43,7 @@ def compact(bundle: dict, dtype: torch.dtype) -> dict:
             weights[name] = cast[key]
         else:
             weights[name] = t
-    return {k: v for k, v in bundle.items() if k != "train_state"} | {"model": weights}
+    return dataclasses.replace(model_file, weights=weights, train_state=None)
 
 
 def bleu(model: Path, src: list[str], ref: list[str]) -> float:
@@ -60,10 +61,10 @@ def main() -> None:
     p.add_argument("--tolerance", type=float, default=0.1, help="BLEU the smaller file may lose")
     args = p.parse_args()
     src, ref = data.read_lines(args.src), data.read_lines(args.ref)
-    released = compact(load_bundle(args.model), DTYPES[args.dtype])
+    released = compact(ModelFile.read(args.model), DTYPES[args.dtype])
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / "model.pt"
-        atomic_save(released, candidate)
+        released.write(candidate)
         before, after = bleu(args.model, src, ref), bleu(candidate, src, ref)
         report = {
             "model": str(args.model),
@@ -78,7 +79,7 @@ def main() -> None:
         if before - after > args.tolerance:
             sys.exit(f"{args.dtype} loses {before - after:.2f} BLEU (> {args.tolerance}); nothing written")
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save(released, args.output)
+        released.write(args.output)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,29 +66,97 @@ def _umask() -> int:
     return mask
 
 
-def bundle(model: nn.Module, cfg: Config, tokenizer: Tokenizer, train_state: dict | None = None) -> dict:
-    out = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "toolkit_version": __version__,
-        "config": to_dict(cfg),
-        "tokenizer": tokenizer.state(),
-        "model": model.state_dict(),
-    }
-    if train_state is not None:
-        out["train_state"] = train_state
-    return out
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@dataclass
+class ModelFile:
+    """What a model file holds, read and written here only: the resolved config and the tokenizer
+    as plain values, the weights and, in last.pt, the training state. `source` names where it was
+    read from (for messages)."""
+
+    config: dict[str, Any]  # config.to_dict of the resolved config
+    tokenizer: dict[str, torch.Tensor]  # Tokenizer.state()
+    weights: dict[str, torch.Tensor]  # the model's state_dict()
+    train_state: dict | None = None  # TrainState.state_dict(): last.pt only
+    toolkit_version: str = __version__
+    source: str = field(default="", compare=False)
+
+    @classmethod
+    def of(
+        cls, model: nn.Module, cfg: Config, tokenizer: Tokenizer, train_state: dict | None = None
+    ) -> ModelFile:
+        return cls(to_dict(cfg), tokenizer.state(), model.state_dict(), train_state)
+
+    def write(self, path: str | Path) -> None:
+        data = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "toolkit_version": self.toolkit_version,
+            "config": self.config,
+            "tokenizer": self.tokenizer,
+            "model": self.weights,
+        }
+        if self.train_state is not None:
+            data["train_state"] = self.train_state
+        atomic_save(data, path)
+
+    @classmethod
+    def read(cls, path: str | Path) -> ModelFile:
+        """Read a model file safely; every way it can be wrong is one clear UserError."""
+        data = _read(Path(path))
+        try:
+            return cls(
+                data["config"],
+                data["tokenizer"],
+                data["model"],
+                data.get("train_state"),
+                data.get("toolkit_version", "unknown"),
+                str(path),
+            )
+        except KeyError as e:
+            raise UserError(
+                f"{path} is a seq2seq model file without its {e.args[0]}; it cannot be used"
+            ) from None
+
+    def cfg(self) -> Config:
+        try:
+            return config_from_dict(self.config)
+        except (UserError, KeyError, TypeError) as e:
+            raise UserError(f"{self.source} holds a config this version cannot read ({e})") from None
+
+    def vocab(self) -> Tokenizer:
+        return Tokenizer.from_state(self.tokenizer)
+
+    def build(self) -> tuple[nn.Module, Config, Tokenizer]:
+        """The model (a Seq2Seq or, for task: classify, a TextClassifier), its config and tokenizer."""
+        cfg, tokenizer = self.cfg(), self.vocab()
+        model = build(cfg, len(tokenizer.src), len(tokenizer.tgt))
+        try:
+            model.load_state_dict(self.weights)
+        except (RuntimeError, KeyError) as e:
+            raise UserError(
+                f"{self.source}: the weights do not fit the model its config describes ({e})"
+            ) from None
+        return model, cfg, tokenizer
 
 
 def save_model(
     path: str | Path, model: nn.Module, cfg: Config, tokenizer: Tokenizer, train_state: dict | None = None
 ) -> None:
-    atomic_save(bundle(model, cfg, tokenizer, train_state), path)
+    ModelFile.of(model, cfg, tokenizer, train_state).write(path)
 
 
-def load_bundle(path: str | Path) -> dict:
-    """Read a model file safely; every way it can be wrong is one clear UserError."""
-    path = Path(path)
+def load_model(path: str | Path) -> tuple[nn.Module, Config, Tokenizer]:
+    """Model (eval mode, CPU), its config and tokenizer from a model file."""
+    model, cfg, tokenizer = ModelFile.read(path).build()
+    return model.eval(), cfg, tokenizer
+
+
+def _read(path: Path) -> dict:
     if not path.exists():
         raise UserError(f"model file {path} not found; check the path (a run writes best.pt and last.pt)")
     if path.is_dir():
@@ -124,37 +194,28 @@ def load_bundle(path: str | Path) -> dict:
     return data
 
 
-def config_of(data: dict, path: str | Path) -> Config:
-    try:
-        return config_from_dict(data["config"])
-    except (UserError, KeyError, TypeError) as e:
-        raise UserError(f"{path} holds a config this version cannot read ({e})") from None
-
-
-def model_from_bundle(data: dict, path: str | Path) -> tuple[nn.Module, Config, Tokenizer]:
-    """The model (a Seq2Seq or, for task: classify, a TextClassifier), its config and tokenizer."""
-    cfg = config_of(data, path)
-    tokenizer = Tokenizer.from_state(data["tokenizer"])
-    model = build(cfg, len(tokenizer.src), len(tokenizer.tgt))
-    try:
-        model.load_state_dict(data["model"])
-    except (RuntimeError, KeyError) as e:
-        raise UserError(f"{path}: the weights do not fit the model its config describes ({e})") from None
-    return model, cfg, tokenizer
-
-
-def average_weights(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The element-wise mean of several models' floating-point weights (computed in fp32); other
-    tensors are taken from the first."""
-    return {
-        name: torch.stack([sd[name].float() for sd in state_dicts]).mean(0).to(t.dtype)
+def average(paths: Sequence[str | Path]) -> ModelFile:
+    """The model files of one run averaged: the element-wise mean of their floating-point weights
+    (computed in fp32, stored in their type; other tensors from the first), with the first one's
+    config and tokenizer. Files of another model or tokenizer are refused."""
+    files = [ModelFile.read(p) for p in paths]
+    first = files[0]
+    for other in files[1:]:
+        if other.config["model"] != first.config["model"] or other.weights.keys() != first.weights.keys():
+            raise UserError(
+                f"{other.source} does not have the same model as {first.source}; "
+                "average checkpoints of one run"
+            )
+        if other.tokenizer.keys() != first.tokenizer.keys() or not all(
+            torch.equal(other.tokenizer[k], first.tokenizer[k]) for k in first.tokenizer
+        ):
+            raise UserError(
+                f"{other.source} has another tokenizer than {first.source}; average checkpoints of one run"
+            )
+    weights = {
+        name: torch.stack([f.weights[name].float() for f in files]).mean(0).to(t.dtype)
         if t.is_floating_point()
         else t
-        for name, t in state_dicts[0].items()
+        for name, t in first.weights.items()
     }
-
-
-def load_model(path: str | Path) -> tuple[nn.Module, Config, Tokenizer]:
-    """Model (eval mode, CPU), its config and tokenizer from a model file."""
-    model, cfg, tokenizer = model_from_bundle(load_bundle(path), path)
-    return model.eval(), cfg, tokenizer
+    return ModelFile(first.config, first.tokenizer, weights)

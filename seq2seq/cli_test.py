@@ -49,12 +49,12 @@ TRANSLATION_ONLY = {
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from .checkpoint import config_of, load_bundle
+    from .checkpoint import ModelFile
     from .ctranslate2_engine import is_export
     from .translator import test
 
     model = args.models[0]
-    if not is_export(model) and config_of(load_bundle(model), model).task == "classify":
+    if not is_export(model) and ModelFile.read(model).cfg().task == "classify":
         return run_classifier(args)
 
     result = test(

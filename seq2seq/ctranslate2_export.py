@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_bundle, model_from_bundle
+from .checkpoint import ModelFile
 from .config import Config, save_config
 from .errors import UserError
 from .special_ids import BOS_ID, EOS_ID, SPECIALS, UNK_ID
@@ -59,8 +59,7 @@ def export_ctranslate2(model_path: str | Path, out: str | Path, quantization: st
     out = Path(out)
     if out.exists():
         raise UserError(f"{out} already exists; choose a new directory for the export")
-    data = load_bundle(model_path)
-    model, cfg, tokenizer = model_from_bundle(data, model_path)
+    model, cfg, tokenizer = ModelFile.read(model_path).build()
     check_exportable(cfg, model_path)
     spec = _spec(ct2, model, cfg, tokenizer)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import logging
 
 import torch
 
-from .checkpoint import load_bundle, save_model
+from .checkpoint import ModelFile, save_model
 from .config import Config, SearchConfig
 from .kept_models import kept_average
 from .model import Seq2Seq
@@ -59,7 +59,7 @@ def choose_final_model(
     is_main = validator.world.is_main
     candidates = []
     if run.best.exists():
-        candidates.append((progress.best_model or "best.pt", load_bundle(run.best)["model"]))
+        candidates.append((progress.best_model or "best.pt", ModelFile.read(run.best).weights))
     trained = {k: v.clone() for k, v in model.state_dict().items()}
     searches = validator.final_searches()
     average = kept_average(run, cfg, progress.epoch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from .checkpoint import average_weights, load_bundle, save_model
+from .checkpoint import average, save_model
 from .config import Config
 from .model import Seq2Seq
 from .run_dir import RunDir
@@ -35,5 +35,4 @@ def kept_average(run: RunDir, cfg: Config, epoch: int) -> tuple[str, dict] | Non
     paths = [run.epoch(e) for e in epochs if run.epoch(e).exists()]
     if len(paths) < 2:
         return None
-    weights = average_weights([load_bundle(p)["model"] for p in paths])
-    return f"average of epochs {epochs.start}-{epoch}", weights
+    return f"average of epochs {epochs.start}-{epoch}", average(paths).weights

@@ -20,7 +20,7 @@ from typing import BinaryIO, TextIO
 import numpy as np
 import torch
 
-from .checkpoint import load_bundle, model_from_bundle
+from .checkpoint import ModelFile
 from .classification import predict
 from .classifier import TextClassifier
 from .config import Config
@@ -53,7 +53,7 @@ class Labeler:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto", batch_tokens: int | None = None) -> Labeler:
-        model, cfg, tokenizer = model_from_bundle(load_bundle(path), path)
+        model, cfg, tokenizer = ModelFile.read(path).build()
         if cfg.task != "classify":
             raise UserError(
                 f"{path} is a translation model (task: {cfg.task}), not a classifier; use seq2seq translate "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import config_of, load_bundle
+from .checkpoint import ModelFile
 from .config import Config, flatten, to_dict
 from .errors import UserError
 
@@ -55,7 +55,7 @@ DATA_FILES = (
 @dataclass
 class RunDir:
     path: Path
-    resume_from: dict | None  # the bundle in last.pt when resuming
+    resume_from: ModelFile | None  # last.pt when resuming
     data_digests: dict[str, str] = field(default_factory=dict)  # DATA_FILES' SHA-256, for last.pt
 
     @property
@@ -101,12 +101,12 @@ class RunDir:
                     "or choose another one with --set run_dir=NEW_DIR"
                 )
             if (path / "last.pt").exists():
-                resume_from = load_bundle(path / "last.pt")
-                if "train_state" not in resume_from:
+                resume_from = ModelFile.read(path / "last.pt")
+                if resume_from.train_state is None:
                     raise UserError(f"{path / 'last.pt'} holds no training state; cannot resume from it")
-                state = resume_from["train_state"]
+                state = resume_from.train_state
                 saved_digests = state.get("data_digests")  # None in last.pt of older versions
-                _check_same_run(config_of(resume_from, path / "last.pt"), cfg, path, saved_digests is None)
+                _check_same_run(resume_from.cfg(), cfg, path, saved_digests is None)
                 if saved_digests is not None and not accept_changed_data:
                     _check_same_data(saved_digests, digests, cfg, path)
                 _check_same_threads(state.get("threads"), cfg, path)

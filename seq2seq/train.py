@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import data, evaluate
-from .checkpoint import config_of, save_model
+from .checkpoint import save_model
 from .classification_task import ClassificationTask
 from .config import Config, save_config
 from .curves import TrainingPictures
@@ -41,7 +41,6 @@ from .model import build
 from .run_dir import RunDir
 from .schedule import Schedule
 from .task import Task
-from .tokenizer import Tokenizer
 from .train_state import Progress, TrainState, continue_stopped_run, seed
 from .training_data import whole_updates
 from .translation_task import TranslationTask
@@ -72,7 +71,7 @@ class Trainer:
         )
         self.pictures = TrainingPictures(run.path, tc.tensorboard, active=world.is_main)
         # a resumed run keeps the tokenizer its last.pt holds: the ids its model learned
-        saved = Tokenizer.from_state(run.resume_from["tokenizer"]) if run.resume_from else None
+        saved = run.resume_from.vocab() if run.resume_from else None
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
             self.tokenizer, self.corpora, self.validator = self.task.load(world, self.autocast, saved)
         self.model = build(cfg, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
@@ -285,11 +284,11 @@ def _train(cfg: Config, resume: bool, world: World, accept_changed_data: bool) -
     trainer = Trainer(cfg, run, world, task)
     try:
         if run.resume_from is not None:
-            trainer.model.load_state_dict(run.resume_from["model"])
-            trainer.state.load_state_dict(run.resume_from["train_state"])
+            trainer.model.load_state_dict(run.resume_from.weights)
+            trainer.state.load_state_dict(run.resume_from.train_state)
             p = trainer.progress
             log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")
-            note = continue_stopped_run(p, config_of(run.resume_from, run.last).train, cfg.train)
+            note = continue_stopped_run(p, run.resume_from.cfg().train, cfg.train)
             if note:
                 log.info(note)
         if world.is_main:

@@ -14,7 +14,7 @@ import torch
 from conftest import make_pairs, tiny_config_dict
 
 import seq2seq.checkpoint
-from seq2seq.checkpoint import FORMAT, FORMAT_VERSION, load_bundle, load_model, save_model
+from seq2seq.checkpoint import FORMAT, FORMAT_VERSION, ModelFile, load_model, save_model
 from seq2seq.config import config_from_dict
 from seq2seq.errors import UserError
 from seq2seq.model import build_model
@@ -63,7 +63,7 @@ def test_a_malicious_pickle_is_refused_and_runs_nothing(tmp_path, monkeypatch, w
     write(wrap(CreatesAFile(target)), path)
 
     with pytest.raises(UserError, match="model.pt") as error:
-        load_bundle(path)
+        ModelFile.read(path)
 
     assert not target.exists()
     assert "Traceback" not in str(error.value)
@@ -100,7 +100,7 @@ def test_a_training_state_of_plain_values_round_trips(tmp_path, model_file):
     model, cfg, tokenizer = load_model(model_file)
     save_model(tmp_path / "last.pt", model, cfg, tokenizer, state)
 
-    back = load_bundle(tmp_path / "last.pt")["train_state"]
+    back = ModelFile.read(tmp_path / "last.pt").train_state
 
     assert back["progress"] == state["progress"]
     assert torch.equal(back["rng"]["torch"], state["rng"]["torch"])
@@ -157,4 +157,4 @@ def test_a_failed_save_keeps_the_previous_file_and_no_temporary_file(
 
     assert path.read_bytes() == before
     assert leftovers(tmp_path) == []
-    load_bundle(path)
+    ModelFile.read(path)

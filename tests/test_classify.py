@@ -26,7 +26,7 @@ from conftest import ROOT
 from readme_messages import message
 
 import seq2seq.classification_task
-from seq2seq.checkpoint import load_bundle
+from seq2seq.checkpoint import ModelFile
 from seq2seq.classification import predict
 from seq2seq.cli import main
 from seq2seq.config import config_from_dict, load_config
@@ -108,7 +108,7 @@ def test_training_learns_the_toy_task_and_saves_the_labels(trained):
     run = root / "run"
     saved = load_config(run / "config.yaml")
     assert saved.classify.labels == tuple(LABELS)  # settled from the training labels, sorted
-    assert load_bundle(run / "best.pt")["config"]["classify"]["labels"] == LABELS
+    assert ModelFile.read(run / "best.pt").config["classify"]["labels"] == LABELS
     with open(run / "validations.tsv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     assert list(rows[0])[:6] == ["epoch", "step", "train_loss", "valid_loss", "accuracy", "macro_f1"]
@@ -313,12 +313,12 @@ def test_a_classifier_run_stopped_by_ctrl_c_resumes_to_the_straight_run(
         train(stopped)
     monkeypatch.undo()
     # the processes agree on a stop at the start of an update: the run stops after update 8, mid-epoch
-    assert load_bundle(tmp_path / "stopped" / "last.pt")["train_state"]["progress"]["step"] == 8
+    assert ModelFile.read(tmp_path / "stopped" / "last.pt").train_state["progress"]["step"] == 8
     train(stopped, resume=True)
 
     for name in ("last.pt", "best.pt"):
-        ours = load_bundle(tmp_path / "stopped" / name)["model"]
-        theirs = load_bundle(tmp_path / "straight" / name)["model"]
+        ours = ModelFile.read(tmp_path / "stopped" / name).weights
+        theirs = ModelFile.read(tmp_path / "straight" / name).weights
         assert all(torch.equal(ours[k], theirs[k]) for k in theirs), name
     timing = {"train_seconds", "elapsed_seconds"}
     rows = [

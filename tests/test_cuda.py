@@ -20,6 +20,7 @@ import torch
 import yaml
 from conftest import write_reversal
 
+from seq2seq.checkpoint import ModelFile
 from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig, config_from_dict
 from seq2seq.data import read_lines
 from seq2seq.model import build_model
@@ -92,8 +93,8 @@ def test_a_resumed_run_ends_bit_identical_to_a_straight_one(toy):
     run_cli(toy)
     run_cli(toy, "--set", "run_dir=" + str(toy / "resumed"), "--set", "train.epochs=1")
     run_cli(toy, "--set", "run_dir=" + str(toy / "resumed"), "--resume")
-    ours = torch.load(toy / "resumed" / "last.pt", weights_only=True)["model"]
-    theirs = torch.load(toy / "straight" / "last.pt", weights_only=True)["model"]
+    ours = ModelFile.read(toy / "resumed" / "last.pt").weights
+    theirs = ModelFile.read(toy / "straight" / "last.pt").weights
     different = [k for k in theirs if not torch.equal(ours[k], theirs[k])]
     assert not different, f"differ from the straight run: {different}"
 

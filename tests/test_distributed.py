@@ -23,6 +23,8 @@ import yaml
 from conftest import write_reversal
 from readme_messages import MESSAGES
 
+from seq2seq.checkpoint import ModelFile
+
 TIMING = {"train_seconds", "elapsed_seconds"}
 
 
@@ -72,7 +74,7 @@ def run(toy: Path, processes: int, *settings: str, resume: bool = False) -> subp
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, weights_only=True)["model"]
+    return ModelFile.read(path).weights
 
 
 def table(run_dir: Path) -> list[dict]:
@@ -152,7 +154,7 @@ def test_ctrl_c_stops_every_process_and_the_run_resumes(toy):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0
     assert (toy / "interrupted" / "last.pt").exists(), stderr
-    saved = torch.load(toy / "interrupted" / "last.pt", weights_only=True)["train_state"]["progress"]
+    saved = ModelFile.read(toy / "interrupted" / "last.pt").train_state["progress"]
     assert 5 <= saved["step"] < 22, stderr  # stopped mid-run, at an update after the signal
     assert "interrupted: saved" in log.read_text()
     resumed = run(toy, 2, "run_dir=interrupted", "train.epochs=2", resume=True)

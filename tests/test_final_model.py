@@ -18,7 +18,7 @@ import torch
 from conftest import reversal_config, write_reversal
 
 from seq2seq import train as train_module
-from seq2seq.checkpoint import config_of, load_bundle
+from seq2seq.checkpoint import ModelFile
 from seq2seq.config import config_from_dict
 from seq2seq.train import train
 from seq2seq.translation_task import TranslationTask
@@ -100,9 +100,9 @@ def test_the_best_model_and_length_penalty_are_chosen_on_validation(reversal, sc
 
     assert [s for s, _ in calls[:5]] == ["greedy"] * 5
     assert [s for s, _ in calls[5:]] == [f"beam 2, length penalty {a:g}" for a in (0.5, 1.0, 2.0)] * 2
-    best, averaged = load_bundle(run / "best.pt"), load_bundle(run / "averaged.pt")
-    assert _same(best["model"], averaged["model"])
-    assert config_of(best, run / "best.pt").search.length_penalty == 0.5
+    best, averaged = ModelFile.read(run / "best.pt"), ModelFile.read(run / "averaged.pt")
+    assert _same(best.weights, averaged.weights)
+    assert best.cfg().search.length_penalty == 0.5
     log = (run / "train.log").read_text(encoding="utf-8")
     assert "average of epochs 3-4, beam 2, length penalty 0.5 (BLEU 33.00)" in log
     rows = _rows(run)
@@ -117,18 +117,18 @@ def test_a_resumed_run_never_lets_a_worse_epoch_replace_the_chosen_model(reversa
     scripted([10, 20, 30, 25] + [40] + [30, 31, 29] + [40, 42, 41])  # the average wins, 1.0
     train(_config(reversal, epochs=4))
     run = reversal / "run"
-    chosen = load_bundle(run / "best.pt")["model"]
-    assert _same(chosen, load_bundle(run / "averaged.pt")["model"])
+    chosen = ModelFile.read(run / "best.pt").weights
+    assert _same(chosen, ModelFile.read(run / "averaged.pt").weights)
 
     # epoch 5 beats every epoch (35 > 30) but not the average's greedy score (40): it must not
     # become best.pt; the next choice weighs the chosen model against the average of epochs 4-5
     calls = scripted([35] + [33] + [40, 42, 41] + [30, 31, 32])
     progress = train(_config(reversal, epochs=5), resume=True)
     assert len(calls) == 8
-    best = load_bundle(run / "best.pt")
-    assert _same(best["model"], chosen)
-    assert not _same(best["model"], load_bundle(run / "averaged.pt")["model"])  # 4-5 now
-    assert config_of(best, run / "best.pt").search.length_penalty == 1.0
+    best = ModelFile.read(run / "best.pt")
+    assert _same(best.weights, chosen)
+    assert not _same(best.weights, ModelFile.read(run / "averaged.pt").weights)  # 4-5 now
+    assert best.cfg().search.length_penalty == 1.0
     log = (run / "train.log").read_text(encoding="utf-8")
     assert "new best BLEU 35" not in log
     assert "chosen for" in log.rsplit("resuming", 1)[1]

@@ -9,7 +9,7 @@ import random
 import torch
 from conftest import reversal_config, write_reversal
 
-from seq2seq.checkpoint import load_bundle
+from seq2seq.checkpoint import ModelFile
 from seq2seq.config import config_from_dict
 from seq2seq.train import train
 
@@ -25,16 +25,16 @@ def test_the_last_epochs_are_kept_and_averaged(tmp_path, restore_globals):
 
     run = tmp_path / "run"
     assert sorted(p.name for p in run.glob("epoch*.pt")) == ["epoch3.pt", "epoch4.pt"]
-    kept = [load_bundle(run / f"epoch{e}.pt")["model"] for e in (3, 4)]
-    averaged = load_bundle(run / "averaged.pt")["model"]
+    kept = [ModelFile.read(run / f"epoch{e}.pt").weights for e in (3, 4)]
+    averaged = ModelFile.read(run / "averaged.pt").weights
     for name, value in averaged.items():
         assert torch.allclose(value, (kept[0][name] + kept[1][name]) / 2, atol=1e-7), name
     assert not torch.equal(kept[0]["decoder.output.weight"], kept[1]["decoder.output.weight"])
     # the last epoch's model is last.pt's; best.pt is whichever validated best
-    assert all(torch.equal(v, load_bundle(run / "last.pt")["model"][k]) for k, v in kept[1].items())
+    assert all(torch.equal(v, ModelFile.read(run / "last.pt").weights[k]) for k, v in kept[1].items())
     log = (run / "train.log").read_text(encoding="utf-8")
     assert "average of epochs 3-4, beam 2, length penalty 1: BLEU" in log
-    best = load_bundle(run / "best.pt")["model"]
+    best = ModelFile.read(run / "best.pt").weights
     best_is_average = all(torch.equal(v, averaged[k]) for k, v in best.items())
     assert best_is_average == ("best.pt: average of epochs 3-4" in log)
     assert progress.best_bleu >= max(row["bleu"] for row in progress.history)

@@ -13,7 +13,7 @@ import random
 import pytest
 from conftest import write_reversal
 
-from seq2seq.checkpoint import load_bundle, load_model
+from seq2seq.checkpoint import ModelFile, load_model
 from seq2seq.config import config_from_dict, load_config
 from seq2seq.data import read_lines
 from seq2seq.evaluate import score, translate
@@ -76,7 +76,7 @@ def test_training_learns_to_reverse(tmp_path, restore_globals):
     assert [float(r["bleu"]) for r in rows] == bleus
     log = (run / "train.log").read_text(encoding="utf-8")
     assert "new best BLEU" in log and "nrefs:1" in log  # sacrebleu's signature is logged
-    assert load_bundle(run / "last.pt")["train_state"]["progress"]["epoch"] == EPOCHS
+    assert ModelFile.read(run / "last.pt").train_state["progress"]["epoch"] == EPOCHS
 
     # best.pt is the model that scored best: reloaded, it translates to the same BLEU
     model, saved_cfg, tokenizer = load_model(run / "best.pt")

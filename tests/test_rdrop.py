@@ -9,6 +9,7 @@ import random
 import torch
 from conftest import reversal_config, write_reversal
 
+from seq2seq.checkpoint import ModelFile
 from seq2seq.config import config_from_dict
 from seq2seq.train import train
 
@@ -26,9 +27,7 @@ def test_without_dropout_rdrop_trains_as_plain_cross_entropy(tmp_path, restore_g
         train(
             config_from_dict(reversal_config(tmp_path, run, model=NO_DROPOUT, train={"rdrop_alpha": alpha}))
         )
-    plain, rdrop = (
-        torch.load(tmp_path / r / "last.pt", weights_only=True)["model"] for r in ("plain", "rdrop")
-    )
+    plain, rdrop = (ModelFile.read(tmp_path / r / "last.pt").weights for r in ("plain", "rdrop"))
     for name in plain:
         torch.testing.assert_close(plain[name], rdrop[name], atol=1e-5, rtol=1e-4)
 
@@ -39,7 +38,5 @@ def test_with_dropout_rdrop_changes_the_updates(tmp_path, restore_globals):
     write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 10, rng)
     for run, alpha in (("plain", 0.0), ("rdrop", 5.0)):
         train(config_from_dict(reversal_config(tmp_path, run, train={"rdrop_alpha": alpha})))
-    plain, rdrop = (
-        torch.load(tmp_path / r / "last.pt", weights_only=True)["model"] for r in ("plain", "rdrop")
-    )
+    plain, rdrop = (ModelFile.read(tmp_path / r / "last.pt").weights for r in ("plain", "rdrop"))
     assert not torch.allclose(plain["decoder.output.weight"], rdrop["decoder.output.weight"])

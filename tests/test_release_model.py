@@ -11,7 +11,7 @@ import sys
 import torch
 from conftest import ROOT, make_pairs, write_lines
 
-from seq2seq.checkpoint import load_bundle, load_model
+from seq2seq.checkpoint import ModelFile, load_model
 
 spec = importlib.util.spec_from_file_location("release_model", ROOT / "scripts" / "release_model.py")
 release = importlib.util.module_from_spec(spec)
@@ -19,17 +19,17 @@ spec.loader.exec_module(release)
 
 
 def test_compact_casts_the_weights_and_keeps_ties(model_file, tmp_path):
-    original = load_bundle(model_file)
-    original["train_state"] = {"anything": 1}
-    tied = next(iter(k for k, v in original["model"].items() if v.is_floating_point()))
-    original["model"]["alias"] = original["model"][tied]  # two names, one tensor
+    original = ModelFile.read(model_file)
+    original.train_state = {"anything": 1}
+    tied = next(iter(k for k, v in original.weights.items() if v.is_floating_point()))
+    original.weights["alias"] = original.weights[tied]  # two names, one tensor
     out = release.compact(original, torch.bfloat16)
-    assert "train_state" not in out and out["config"] == original["config"]
-    for name, t in original["model"].items():
+    assert out.train_state is None and out.config == original.config and out.tokenizer is original.tokenizer
+    for name, t in original.weights.items():
         if t.is_floating_point():
-            assert out["model"][name].dtype == torch.bfloat16
-            torch.testing.assert_close(out["model"][name].float(), t, atol=0, rtol=2**-8)
-    assert out["model"]["alias"] is out["model"][tied]
+            assert out.weights[name].dtype == torch.bfloat16
+            torch.testing.assert_close(out.weights[name].float(), t, atol=0, rtol=2**-8)
+    assert out.weights["alias"] is out.weights[tied]
 
 
 def test_the_released_file_loads_and_is_written_only_within_tolerance(model_file, tmp_path):

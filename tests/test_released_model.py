@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from conftest import ROOT
 
-from seq2seq.checkpoint import config_of, load_bundle
+from seq2seq.checkpoint import ModelFile
 from seq2seq.translator import Translator
 
 RELEASED = ROOT / "models" / "multi30k_en_de.pt"
@@ -14,10 +14,10 @@ RELEASED = ROOT / "models" / "multi30k_en_de.pt"
 
 def test_the_released_model_is_small_and_carries_its_choices():
     assert RELEASED.stat().st_size <= 10 * 2**20
-    data = load_bundle(RELEASED)  # torch.load(weights_only=True) inside
-    assert "train_state" not in data
-    assert all(t.dtype == torch.bfloat16 for t in data["model"].values() if t.is_floating_point())
-    search = config_of(data, RELEASED).search
+    data = ModelFile.read(RELEASED)  # torch.load(weights_only=True) inside
+    assert data.train_state is None
+    assert all(t.dtype == torch.bfloat16 for t in data.weights.values() if t.is_floating_point())
+    search = data.cfg().search
     assert search.beam_size == 5 and search.length_penalty in search.length_penalties
 
 

@@ -33,7 +33,7 @@ import seq2seq.checkpoint
 import seq2seq.train_state
 import seq2seq.translation_task
 import seq2seq.validation
-from seq2seq.checkpoint import load_bundle
+from seq2seq.checkpoint import ModelFile
 from seq2seq.config import config_from_dict
 from seq2seq.errors import UserError
 from seq2seq.train import train
@@ -115,7 +115,7 @@ def log_size(run: Path) -> int:
 
 
 def train_state(path: Path) -> dict:
-    return load_bundle(path)["train_state"]
+    return ModelFile.read(path).train_state
 
 
 def validations(run: Path) -> list[dict]:
@@ -491,13 +491,13 @@ def test_resuming_uses_the_tokenizer_in_last_pt_not_the_cache(finished, tmp_path
     for vocab in Path(finished["cache_dir"]).glob("tokenizer-*/vocab.json"):
         ids = json.loads(vocab.read_text())
         vocab.write_text(json.dumps({side: pieces[:-1] for side, pieces in ids.items()}))
-    saved = load_bundle(tmp_path / "run" / "last.pt")["tokenizer"]
+    saved = ModelFile.read(tmp_path / "run" / "last.pt").tokenizer
     more = finished | {"train": finished["train"] | {"epochs": 2}}
 
     progress = train(config_from_dict(more), resume=True)
 
     assert progress.epoch == 2
-    tokenizer = load_bundle(tmp_path / "run" / "last.pt")["tokenizer"]
+    tokenizer = ModelFile.read(tmp_path / "run" / "last.pt").tokenizer
     assert all(torch.equal(tokenizer[k], saved[k]) for k in saved)
     assert "tokenizer: the one in last.pt" in (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
 

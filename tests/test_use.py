@@ -23,7 +23,7 @@ import pytest
 import torch
 from conftest import write_reversal
 
-from seq2seq.checkpoint import load_bundle, load_model, save_model
+from seq2seq.checkpoint import ModelFile, load_model, save_model
 from seq2seq.cli import main
 from seq2seq.config import config_from_dict
 from seq2seq.corpus import load_corpus
@@ -347,13 +347,13 @@ def test_average_writes_the_arithmetic_mean_of_different_models(
         other_seed(model_file, tmp_path, 1),
         other_seed(model_file, tmp_path, 2),
     )
-    a, b, c = (load_bundle(p)["model"] for p in (a_path, b_path, c_path))
+    a, b, c = (ModelFile.read(p).weights for p in (a_path, b_path, c_path))
     assert all(not torch.equal(a[k], b[k]) for k in a if "embedding" not in k), "the inputs must differ"
     code, _, _ = cli(capsys, "average", a_path, b_path, "-o", tmp_path / "avg2.pt")
     assert code == 0
     code, _, _ = cli(capsys, "average", a_path, b_path, c_path, "-o", tmp_path / "avg3.pt")
     assert code == 0
-    two, three = load_bundle(tmp_path / "avg2.pt")["model"], load_bundle(tmp_path / "avg3.pt")["model"]
+    two, three = ModelFile.read(tmp_path / "avg2.pt").weights, ModelFile.read(tmp_path / "avg3.pt").weights
     assert two.keys() == a.keys() == three.keys()
     for name in a:  # the mean computed here in float64, element by element
         want2 = ((a[name].double() + b[name].double()) / 2).float()
@@ -368,7 +368,7 @@ def test_average_writes_the_arithmetic_mean_of_different_models(
 
     code, _, _ = cli(capsys, "average", a_path, "-o", tmp_path / "one.pt")  # the average of one is itself
     assert code == 0
-    assert all(torch.equal(t, a[k]) for k, t in load_bundle(tmp_path / "one.pt")["model"].items())
+    assert all(torch.equal(t, a[k]) for k, t in ModelFile.read(tmp_path / "one.pt").weights.items())
 
 
 def test_average_refuses_to_overwrite_an_input(trained, capsys, restore_globals):

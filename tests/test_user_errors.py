@@ -23,11 +23,10 @@ import yaml
 from conftest import SRC_WORDS, make_pairs, tiny_config_dict, write_lines
 from readme_messages import MESSAGES, readme_messages
 
-from seq2seq.checkpoint import save_model
+from seq2seq.checkpoint import ModelFile, save_model
 from seq2seq.cli import main
 from seq2seq.config import load_config
 from seq2seq.model import build_model
-from seq2seq.tokenizer import Tokenizer
 
 
 @dataclass
@@ -91,7 +90,7 @@ def _resume_state(w: Workspace, threads: int, **state) -> None:
     """runs/toy/last.pt of a run of config.yaml that trained with `threads` threads (and `state`)."""
     cfg = load_config(w.config)
     torch.manual_seed(0)
-    tokenizer = Tokenizer.from_state(torch.load(w.model, weights_only=True)["tokenizer"])
+    tokenizer = ModelFile.read(w.model).vocab()
     model = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
     (w.dir / "runs" / "toy").mkdir(parents=True)
     save_model(w.dir / "runs" / "toy" / "last.pt", model, cfg, tokenizer, {"threads": threads} | state)
