@@ -38,11 +38,13 @@ from pathlib import Path
 
 import torch
 
-from seq2seq import data, evaluate, process
-from seq2seq.config import load_config
-from seq2seq.run_dir import RunDir
-from seq2seq.train import Trainer, train
-from seq2seq.translator import Translator
+from seq2seq.config.load import load_config
+from seq2seq.data import batches as data
+from seq2seq.decoding import translate as evaluate
+from seq2seq.inference.translator import Translator
+from seq2seq.runtime import process
+from seq2seq.training.run_dir import RunDir
+from seq2seq.training.train import Trainer, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decode_speed  # noqa: E402

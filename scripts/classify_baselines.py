@@ -5,7 +5,7 @@
 DIR holds {train,valid,test}.txt and .labels (as scripts/prepare_chatterbot.py and
 scripts/make_classify_toy_data.py write them). The regression reads word counts (scikit-learn's
 CountVectorizer, lowercased unigrams) and picks its inverse regularization C on the validation
-macro-F1. Figures are computed by seq2seq.confusion, as `seq2seq test` computes them, and printed as
+macro-F1. Figures are computed by seq2seq.classify.metrics, as `seq2seq test` computes them, and printed as
 JSON.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seq2seq.confusion import class_scores, confusion_matrix
-from seq2seq.data import read_lines
+from seq2seq.classify.metrics import class_scores, confusion_matrix
+from seq2seq.data.batches import read_lines
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 

@@ -100,9 +100,10 @@ def measure(model: str, args: argparse.Namespace) -> dict:
 def measure_one(args: argparse.Namespace, name: str, precision: str | None) -> dict:
     import torch
 
-    from seq2seq import evaluate, process
-    from seq2seq.data import read_lines
-    from seq2seq.translator import Translator
+    from seq2seq.data.batches import read_lines
+    from seq2seq.decoding import translate as evaluate
+    from seq2seq.inference.translator import Translator
+    from seq2seq.runtime import process
 
     process.keep_freed_memory()  # as the `seq2seq` command's process has it
     if args.threads:

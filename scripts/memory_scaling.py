@@ -131,10 +131,10 @@ def train_and_validate(folder: Path, args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
-    from seq2seq import data
-    from seq2seq.config import load_config
-    from seq2seq.run_dir import RunDir
-    from seq2seq.train import Trainer
+    from seq2seq.config.load import load_config
+    from seq2seq.data import batches as data
+    from seq2seq.training.run_dir import RunDir
+    from seq2seq.training.train import Trainer
 
     if args.threads:
         torch.set_num_threads(args.threads)

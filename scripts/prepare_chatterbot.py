@@ -10,7 +10,7 @@ Nothing is downloaded; this reads the installed files.
 - OUT/chat/{train,valid,test}.src and .tgt: (utterance, reply) pairs, the consecutive turns of every
   conversation, distinct. All the pairs of one utterance go to the same split, so the held-out
   utterances were never seen in training. With --context the source is the previous turn and the
-  utterance joined by " ||| " (seq2seq.chat.CONTEXT_SEPARATOR; `seq2seq chat --context` does the
+  utterance joined by " ||| " (seq2seq.inference.chat.CONTEXT_SEPARATOR; `seq2seq chat --context` does the
   same), or the utterance alone at the start of a conversation.
 
 The splits are a fixed function of the package's files and --seed.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-CONTEXT_SEPARATOR = " ||| "  # as seq2seq.chat.CONTEXT_SEPARATOR, which `chat --context` uses
+CONTEXT_SEPARATOR = " ||| "  # as seq2seq.inference.chat.CONTEXT_SEPARATOR, which `chat --context` uses
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "data" / "chatterbot"
 
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import torch
 
-from seq2seq import data, evaluate
-from seq2seq.translator import Translator
+from seq2seq.data import batches as data
+from seq2seq.decoding import translate as evaluate
+from seq2seq.inference.translator import Translator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import lc_tok_bleu  # noqa: E402

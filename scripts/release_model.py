@@ -23,9 +23,10 @@ from pathlib import Path
 
 import torch
 
-from seq2seq import data, evaluate
-from seq2seq.checkpoint import ModelFile
-from seq2seq.translator import Translator
+from seq2seq.data import batches as data
+from seq2seq.decoding import translate as evaluate
+from seq2seq.inference.translator import Translator
+from seq2seq.models.model_file import ModelFile
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 

@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from seq2seq import evaluate
+from seq2seq.decoding import translate as evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
@@ -202,7 +202,7 @@ def parse_args() -> argparse.Namespace:
     if args.precision == "auto":
         import torch
 
-        from seq2seq.device import pick_precision
+        from seq2seq.runtime.device import pick_precision
 
         args.precision = pick_precision("auto", torch.device("cpu"))
     return args

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.checkpoint import save_model
-from seq2seq.config import TokenizerConfig, config_from_dict
-from seq2seq.data import check_parallel
-from seq2seq.model import build_model
-from seq2seq.tokenizer import Tokenizer, train_or_load
+from seq2seq.config.load import TokenizerConfig, config_from_dict
+from seq2seq.data.batches import check_parallel
+from seq2seq.data.tokenizer import Tokenizer, train_or_load
+from seq2seq.models.build import build_model
+from seq2seq.models.model_file import save_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seq2seq.attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
+from seq2seq.layers.attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
 
 B, S, Q, K, A, V = 3, 5, 4, 6, 7, 2
 LENGTHS = torch.tensor([5, 2, 3])

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from seq2seq.batcher import Batcher, Closed, QueueFull
+from seq2seq.serving.batcher import Batcher, Closed, QueueFull
 
 
 class Recorder:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from seq2seq.cells import GRUCell, LSTMCell
+from seq2seq.layers.cells import GRUCell, LSTMCell
 
 BATCH, IN, H, STEPS = 3, 5, 4, 4
 

@@ -15,9 +15,9 @@ import time
 import pytest
 from readme_messages import MESSAGES
 
-from seq2seq.chat import CONTEXT_SEPARATOR, PROMPT, Conversation
-from seq2seq.cli import main
-from seq2seq.translator import Translator
+from seq2seq.cli.main import main
+from seq2seq.inference.chat import CONTEXT_SEPARATOR, PROMPT, Conversation
+from seq2seq.inference.translator import Translator
 
 LINES = ["bamo kifa", "daga", "", "kelo bi mafe gaji"]
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 from conftest import make_pairs, tiny_config_dict
 
-import seq2seq.checkpoint
-from seq2seq.checkpoint import FORMAT, FORMAT_VERSION, ModelFile, load_model, save_model
-from seq2seq.config import config_from_dict
+import seq2seq.models.model_file
+from seq2seq.config.load import config_from_dict
 from seq2seq.errors import UserError
-from seq2seq.model import build_model
+from seq2seq.models.build import build_model
+from seq2seq.models.model_file import FORMAT, FORMAT_VERSION, ModelFile, load_model, save_model
 
 
 class CreatesAFile:
@@ -148,7 +148,7 @@ def test_a_failed_save_keeps_the_previous_file_and_no_temporary_file(
         f.write(before[: len(before) // 2])
         raise failure
 
-    monkeypatch.setattr(seq2seq.checkpoint.torch, "save", half_then_fail)
+    monkeypatch.setattr(seq2seq.models.model_file.torch, "save", half_then_fail)
     with torch.no_grad():
         next(model.parameters()).add_(1.0)  # the new save would hold other weights
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from seq2seq.classifier import AttentionPooling, TextClassifier
-from seq2seq.config import ClassifyConfig, EncoderConfig, config_from_dict
-from seq2seq.data import pad_src
-from seq2seq.model import Seq2Seq, build, build_classifier
-from seq2seq.tokenizer import PAD_ID
+from seq2seq.config.load import ClassifyConfig, EncoderConfig, config_from_dict
+from seq2seq.data.batches import pad_src
+from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.models.build import Seq2Seq, build, build_classifier
+from seq2seq.models.classifier import AttentionPooling, TextClassifier
 
 LABELS = ("a", "b", "c")
 

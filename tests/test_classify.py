@@ -25,15 +25,15 @@ import torch
 from conftest import ROOT
 from readme_messages import message
 
-import seq2seq.classification_task
-from seq2seq.checkpoint import ModelFile
-from seq2seq.classification import predict
-from seq2seq.cli import main
-from seq2seq.config import config_from_dict, load_config
-from seq2seq.data import read_lines
-from seq2seq.labeler import Labeler
-from seq2seq.labeler import test as labeler_test
-from seq2seq.train import train
+import seq2seq.classify.task
+from seq2seq.classify.labeler import Labeler
+from seq2seq.classify.labeler import test as labeler_test
+from seq2seq.classify.predict import predict
+from seq2seq.cli.main import main
+from seq2seq.config.load import config_from_dict, load_config
+from seq2seq.data.batches import read_lines
+from seq2seq.models.model_file import ModelFile
+from seq2seq.training.train import train
 
 TOY = ROOT / "data" / "classify_toy"
 LABELS = ["food", "music", "sport", "weather"]
@@ -298,7 +298,7 @@ def test_a_classifier_run_stopped_by_ctrl_c_resumes_to_the_straight_run(
     straight = config_from_dict(classifier_config(tmp_path, "straight", **settings) | dropout)
     train(straight)
 
-    calls, loss = [], seq2seq.classification_task.ClassificationTask.batch_loss
+    calls, loss = [], seq2seq.classify.task.ClassificationTask.batch_loss
 
     def ctrl_c_in_update_7(self, *args):
         calls.append(1)
@@ -308,7 +308,7 @@ def test_a_classifier_run_stopped_by_ctrl_c_resumes_to_the_straight_run(
         return loss(self, *args)
 
     stopped = config_from_dict(classifier_config(tmp_path, "stopped", **settings) | dropout)
-    monkeypatch.setattr(seq2seq.classification_task.ClassificationTask, "batch_loss", ctrl_c_in_update_7)
+    monkeypatch.setattr(seq2seq.classify.task.ClassificationTask, "batch_loss", ctrl_c_in_update_7)
     with pytest.raises(KeyboardInterrupt):
         train(stopped)
     monkeypatch.undo()

@@ -12,8 +12,8 @@ import os
 import pytest
 import torch
 
-from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
-from seq2seq.model import build_model
+from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig
+from seq2seq.models.build import build_model
 
 BACKENDS = [
     "aot_eager",

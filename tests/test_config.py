@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT
 from readme_messages import MESSAGES
 
-from seq2seq.config import Config, config_from_dict, load_config, save_config, to_dict
+from seq2seq.config.load import Config, config_from_dict, load_config, save_config, to_dict
 from seq2seq.errors import UserError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seq2seq.confusion import class_scores, confusion_matrix, confusion_table, label_table
+from seq2seq.classify.metrics import class_scores, confusion_matrix, confusion_table, label_table
 
 # 7 examples of 3 labels; a 4th label exists but never occurs
 GOLD = np.array([0, 0, 1, 1, 2, 2, 2])

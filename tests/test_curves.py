@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import tiny_config_dict
 
-from seq2seq.cli import main
-from seq2seq.config import config_from_dict
-from seq2seq.curves import TrainingPictures, curves_figure, plot_runs, runs_figure
+from seq2seq.cli.main import main
+from seq2seq.config.load import config_from_dict
 from seq2seq.errors import UserError
-from seq2seq.train import train
+from seq2seq.training.curves import TrainingPictures, curves_figure, plot_runs, runs_figure
+from seq2seq.training.train import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

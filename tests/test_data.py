@@ -8,12 +8,12 @@ import pytest
 import torch
 from conftest import make_pairs, write_lines
 
-import seq2seq.corpus
-from seq2seq.config import DataConfig
-from seq2seq.corpus import Corpus, encode_corpus, load_corpus
-from seq2seq.data import check_parallel, collate, epoch_batches, pad_src, read_lines, sorted_batches
+import seq2seq.data.corpus
+from seq2seq.config.load import DataConfig
+from seq2seq.data.batches import check_parallel, collate, epoch_batches, pad_src, read_lines, sorted_batches
+from seq2seq.data.corpus import Corpus, encode_corpus, load_corpus
+from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 from seq2seq.errors import UserError
-from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 P, B, E = PAD_ID, BOS_ID, EOS_ID
 
@@ -263,15 +263,15 @@ def test_a_file_over_the_parallel_size_encodes_as_it_does_serially(tmp_path, tok
 
     submitted = []
 
-    class CountingPool(seq2seq.corpus.ProcessPoolExecutor):
+    class CountingPool(seq2seq.data.corpus.ProcessPoolExecutor):
         def submit(self, *args, **kwargs):
             submitted.append(1)
             return super().submit(*args, **kwargs)
 
-    monkeypatch.setattr(seq2seq.corpus, "_PARALLEL_BYTES", 1)
-    monkeypatch.setattr(seq2seq.corpus, "_CHUNK_LINES", 40)
-    monkeypatch.setattr(seq2seq.corpus.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(seq2seq.corpus, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(seq2seq.data.corpus, "_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(seq2seq.data.corpus, "_CHUNK_LINES", 40)
+    monkeypatch.setattr(seq2seq.data.corpus.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(seq2seq.data.corpus, "ProcessPoolExecutor", CountingPool)
     with encode_corpus(src_path, tgt_path, digest, tokenizer, tmp_path / "parallel") as parallel:
         assert parallel.src_lengths.tolist() == serial_lengths[0].tolist()
         assert parallel.tgt_lengths.tolist() == serial_lengths[1].tolist()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq import datasets
-from seq2seq.cli import main
-from seq2seq.datasets import DataFile, Dataset
+from seq2seq.cli.main import main
+from seq2seq.data import datasets
+from seq2seq.data.datasets import DataFile, Dataset
 
 TEXTS = {"train.en": "A dog runs.\nTwo men sit.\n", "train.de": "Ein Hund rennt.\nZwei Männer sitzen.\n"}
 

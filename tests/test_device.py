@@ -12,15 +12,15 @@ import pytest
 import torch
 from conftest import tiny_config_dict
 
-from seq2seq import device
-from seq2seq.checkpoint import save_model
-from seq2seq.config import config_from_dict
-from seq2seq.device import describe, pick_device
+from seq2seq.config.load import config_from_dict
 from seq2seq.errors import UserError
-from seq2seq.model import build_model
-from seq2seq.run_dir import RunDir
-from seq2seq.train import Trainer
-from seq2seq.translator import Translator
+from seq2seq.inference.translator import Translator
+from seq2seq.models.build import build_model
+from seq2seq.models.model_file import save_model
+from seq2seq.runtime import device
+from seq2seq.runtime.device import describe, pick_device
+from seq2seq.training.run_dir import RunDir
+from seq2seq.training.train import Trainer
 
 
 @pytest.mark.parametrize("gpu, expected", [(False, "cpu"), (True, "cuda")])

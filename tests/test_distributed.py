@@ -23,7 +23,7 @@ import yaml
 from conftest import write_reversal
 from readme_messages import MESSAGES
 
-from seq2seq.checkpoint import ModelFile
+from seq2seq.models.model_file import ModelFile
 
 TIMING = {"train_seconds", "elapsed_seconds"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seq2seq.dropout import Dropout
+from seq2seq.layers.dropout import Dropout
 
 
 def test_eval_mode_and_p_zero_are_the_identity():

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from seq2seq.encoder import RNNEncoder
-from seq2seq.tokenizer import PAD_ID
+from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.models.rnn_encoder import RNNEncoder
 
 VOCAB, EMB, HIDDEN = 20, 6, 5
 LENGTHS = [4, 7, 1, 5]  # unsorted, one of length 1

@@ -12,15 +12,15 @@ import pytest
 import torch
 from conftest import make_pairs, tiny_config_dict, write_lines
 
-from seq2seq import evaluate
-from seq2seq.checkpoint import load_model, save_model
-from seq2seq.cli import main
-from seq2seq.config import TokenizerConfig, config_from_dict
-from seq2seq.data import check_parallel, pad_src
-from seq2seq.ensemble import Ensemble
-from seq2seq.model import build_model
-from seq2seq.tokenizer import BOS_ID, train_or_load
-from seq2seq.translator import Translator
+from seq2seq.cli.main import main
+from seq2seq.config.load import TokenizerConfig, config_from_dict
+from seq2seq.data.batches import check_parallel, pad_src
+from seq2seq.data.tokenizer import BOS_ID, train_or_load
+from seq2seq.decoding import translate as evaluate
+from seq2seq.inference.translator import Translator
+from seq2seq.models.build import build_model
+from seq2seq.models.ensemble import Ensemble
+from seq2seq.models.model_file import load_model, save_model
 
 LINES = ["ba ca da", "fe ge", "hi ja ki la ma", ""]
 

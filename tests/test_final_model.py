@@ -17,11 +17,11 @@ import pytest
 import torch
 from conftest import reversal_config, write_reversal
 
-from seq2seq import train as train_module
-from seq2seq.checkpoint import ModelFile
-from seq2seq.config import config_from_dict
-from seq2seq.train import train
-from seq2seq.translation_task import TranslationTask
+from seq2seq.config.load import config_from_dict
+from seq2seq.models.model_file import ModelFile
+from seq2seq.training import train as train_module
+from seq2seq.training.train import train
+from seq2seq.training.translation_task import TranslationTask
 
 
 class ScriptedValidator:

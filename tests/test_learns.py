@@ -13,11 +13,11 @@ import random
 import pytest
 from conftest import write_reversal
 
-from seq2seq.checkpoint import ModelFile, load_model
-from seq2seq.config import config_from_dict, load_config
-from seq2seq.data import read_lines
-from seq2seq.evaluate import score, translate
-from seq2seq.train import train
+from seq2seq.config.load import config_from_dict, load_config
+from seq2seq.data.batches import read_lines
+from seq2seq.decoding.translate import score, translate
+from seq2seq.models.model_file import ModelFile, load_model
+from seq2seq.training.train import train
 
 EPOCHS = 12
 

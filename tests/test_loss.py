@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from seq2seq.loss import sequence_loss
-from seq2seq.tokenizer import PAD_ID
+from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.models.loss import sequence_loss
 
 Bn, T, V = 3, 4, 7
 TARGETS = torch.tensor([[4, 5, 3, PAD_ID], [6, 3, PAD_ID, PAD_ID], [1, 2, 6, 3]])
@@ -91,7 +91,7 @@ def test_rdrop_loss_is_the_mean_cross_entropy_plus_the_symmetric_kl():
     the label-smoothed cross entropy, and the KL term is torch's kl_div both ways."""
     import torch.nn.functional as F
 
-    from seq2seq.loss import rdrop_loss
+    from seq2seq.models.loss import rdrop_loss
 
     torch.manual_seed(0)
     first, second = torch.randn(6, 9), torch.randn(6, 9)

@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import make_pairs, write_lines
 
-from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig, TokenizerConfig
-from seq2seq.data import check_parallel, collate
-from seq2seq.model import build_model
-from seq2seq.tokenizer import PAD_ID, train_or_load
+from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig, TokenizerConfig
+from seq2seq.data.batches import check_parallel, collate
+from seq2seq.data.tokenizer import PAD_ID, train_or_load
+from seq2seq.models.build import build_model
 
 
 def model_config(**kwargs) -> ModelConfig:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from seq2seq.packed_rnn import run_packed
+from seq2seq.layers.packed_rnn import run_packed
 
 LENGTHS = torch.tensor([9, 3, 5, 9, 1, 7, 4])  # unsorted, with ties and a sentence of one token
 

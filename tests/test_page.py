@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from serving import ServerProcess
 
-from seq2seq.cli import main
+from seq2seq.cli.main import main
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -28,7 +28,7 @@ def translate_cli(capsys, model, lines: list[str]) -> list[dict]:
 
 
 def test_the_page_loads_nothing_from_elsewhere():
-    page = resources.files("seq2seq").joinpath("static/index.html").read_text(encoding="utf-8")
+    page = resources.files("seq2seq.serving").joinpath("static/index.html").read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "an external script, style or font"
     assert "@import" not in page and "url(" not in page
 

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from seq2seq import process
-from seq2seq.cli import main
+from seq2seq.cli.main import main
+from seq2seq.runtime import process
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
@@ -25,7 +25,7 @@ GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 # mallinfo2 counts them, in MiB
 WHERE_MEMORY_GOES = """
 import ctypes, sys, torch
-from seq2seq import process
+from seq2seq.runtime import process
 class MallInfo2(ctypes.Structure):
     names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
     _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
@@ -65,7 +65,7 @@ def test_leaving_runs_exit_handlers_flushes_output_and_keeps_the_code(tmp_path):
     marker = tmp_path / "handler-ran"
     p = _python(
         "import atexit, sys\n"
-        "from seq2seq import process\n"
+        "from seq2seq.runtime import process\n"
         f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes'))\n"
         "sys.stdout.write('x' * 100000)\n"  # no newline: still in the buffer
         "process.leave(3)\n"
@@ -74,16 +74,16 @@ def test_leaving_runs_exit_handlers_flushes_output_and_keeps_the_code(tmp_path):
     assert p.stdout == "x" * 100000
     assert marker.read_text() == "yes"
 
-    p = _python("from seq2seq import process\nprocess.leave('the reason')")
+    p = _python("from seq2seq.runtime import process\nprocess.leave('the reason')")
     assert (p.returncode, p.stderr) == (1, "the reason\n")
-    p = _python("from seq2seq import process\nprocess.leave(None)")
+    p = _python("from seq2seq.runtime import process\nprocess.leave(None)")
     assert p.returncode == 0
 
 
 def test_leaving_while_threads_run_waits_for_them(tmp_path):
     p = _python(
         "import threading, time\n"
-        "from seq2seq import process\n"
+        "from seq2seq.runtime import process\n"
         "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done', flush=True))).start()\n"
         "process.leave(0)\n"
     )

@@ -9,11 +9,11 @@ import math
 import pytest
 import torch
 
-from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
+from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig
+from seq2seq.data.tokenizer import BOS_ID, PAD_ID
 from seq2seq.errors import UserError
-from seq2seq.model import build_model
-from seq2seq.readout import MaxoutReadout, TanhReadout
-from seq2seq.tokenizer import BOS_ID, PAD_ID
+from seq2seq.layers.readout import MaxoutReadout, TanhReadout
+from seq2seq.models.build import build_model
 
 SRC_VOCAB, TGT_VOCAB = 9, 8
 E_SRC, H_ENC, E, H, A = 3, 2, 3, 4, 5  # D = 2 * H_ENC (bidirectional)
@@ -37,7 +37,7 @@ def test_tanh_reads_the_new_state_and_the_context():
 
 def test_maxout_is_refused_with_luong_attention():
     with pytest.raises(UserError, match="model.decoder.readout: maxout is for attention: bahdanau"):
-        from seq2seq.config import config_from_dict
+        from seq2seq.config.load import config_from_dict
 
         config_from_dict(
             {

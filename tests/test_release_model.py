@@ -11,7 +11,7 @@ import sys
 import torch
 from conftest import ROOT, make_pairs, write_lines
 
-from seq2seq.checkpoint import ModelFile, load_model
+from seq2seq.models.model_file import ModelFile, load_model
 
 spec = importlib.util.spec_from_file_location("release_model", ROOT / "scripts" / "release_model.py")
 release = importlib.util.module_from_spec(spec)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from conftest import ROOT
 
-from seq2seq.checkpoint import ModelFile
-from seq2seq.translator import Translator
+from seq2seq.inference.translator import Translator
+from seq2seq.models.model_file import ModelFile
 
 RELEASED = ROOT / "models" / "multi30k_en_de.pt"
 

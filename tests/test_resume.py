@@ -29,15 +29,15 @@ import yaml
 from conftest import write_reversal
 from readme_messages import MESSAGES, message, pattern
 
-import seq2seq.checkpoint
-import seq2seq.train_state
-import seq2seq.translation_task
-import seq2seq.validation
-from seq2seq.checkpoint import ModelFile
-from seq2seq.config import config_from_dict
+import seq2seq.models.model_file
+import seq2seq.training.state
+import seq2seq.training.translation_task
+import seq2seq.training.validation
+from seq2seq.config.load import config_from_dict
 from seq2seq.errors import UserError
-from seq2seq.train import train
-from seq2seq.validation import Validation
+from seq2seq.models.model_file import ModelFile
+from seq2seq.training.train import train
+from seq2seq.training.validation import Validation
 
 EPOCHS = 3
 UPDATES_PER_EPOCH = 22  # 200 pairs in batches of <= 100 padded tokens
@@ -205,7 +205,7 @@ def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeyp
     not say that last.pt holds this update (resuming would silently go back further)."""
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip("SIGINT is not Python's default handler here")
-    calls, loss = [], seq2seq.translation_task.sequence_loss
+    calls, loss = [], seq2seq.training.translation_task.sequence_loss
 
     def ctrl_c_twice_in_update_5(*args):
         calls.append(1)
@@ -215,7 +215,7 @@ def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeyp
                 time.sleep(0.01)  # the handler runs here; after the second one, raises here
         return loss(*args)
 
-    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", ctrl_c_twice_in_update_5)
+    monkeypatch.setattr(seq2seq.training.translation_task, "sequence_loss", ctrl_c_twice_in_update_5)
     run = tmp_path / "run"
     cfg = config_from_dict(toy_config(toy, checkpoint_every=3) | {"run_dir": str(run)})
 
@@ -322,7 +322,7 @@ def test_resuming_on_changed_data_is_refused_unless_accepted(toy, tmp_path, rest
 
 
 def test_readme_lists_the_keys_that_may_change_on_resume():
-    from seq2seq.run_dir import SAFE_TO_CHANGE
+    from seq2seq.training.run_dir import SAFE_TO_CHANGE
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     start = readme.index("only settings that do not change what was computed so far may differ")
@@ -363,14 +363,14 @@ def test_a_run_saved_with_device_cpu_resumes_with_the_default_auto_bit_identical
 @pytest.fixture
 def saved_copies(monkeypatch) -> list[bytes]:
     """The bytes of last.pt right after each save of it by the trainer."""
-    copies, save = [], seq2seq.train_state.save_model
+    copies, save = [], seq2seq.training.state.save_model
 
     def save_and_copy(path, *args):
         save(path, *args)
         if Path(path).name == "last.pt":
             copies.append(Path(path).read_bytes())
 
-    monkeypatch.setattr(seq2seq.train_state, "save_model", save_and_copy)
+    monkeypatch.setattr(seq2seq.training.state, "save_model", save_and_copy)
     return copies
 
 
@@ -378,14 +378,14 @@ def saved_copies(monkeypatch) -> list[bytes]:
 def test_a_non_finite_loss_stops_the_run_and_leaves_last_pt_as_it_was(
     toy, tmp_path, monkeypatch, restore_globals, saved_copies, bad
 ):
-    calls, loss = [], seq2seq.translation_task.sequence_loss
+    calls, loss = [], seq2seq.training.translation_task.sequence_loss
 
     def going_bad_at_update_8(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * bad if len(calls) >= 8 else summed), count
 
-    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", going_bad_at_update_8)
+    monkeypatch.setattr(seq2seq.training.translation_task, "sequence_loss", going_bad_at_update_8)
     cfg = config_from_dict(toy_config(toy) | {"run_dir": str(tmp_path / "run")})
 
     with pytest.raises(UserError) as error:
@@ -411,7 +411,7 @@ def test_a_failed_save_keeps_the_previous_last_pt_and_no_temporary_file(
             raise OSError(failure, os.strerror(failure))
         save(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(seq2seq.checkpoint.torch, "save", failing_on_the_third_save)
+    monkeypatch.setattr(seq2seq.models.model_file.torch, "save", failing_on_the_third_save)
     raw = toy_config(toy, epochs=1) | {"run_dir": str(tmp_path / "run")}
     run = tmp_path / "run"
 
@@ -422,7 +422,7 @@ def test_a_failed_save_keeps_the_previous_last_pt_and_no_temporary_file(
     assert train_state(run / "last.pt")["progress"]["step"] == 6
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "last.pt", "train.log"]
 
-    monkeypatch.setattr(seq2seq.checkpoint.torch, "save", save)  # space freed: the advice works
+    monkeypatch.setattr(seq2seq.models.model_file.torch, "save", save)  # space freed: the advice works
     progress = train(config_from_dict(raw), resume=True)
     assert progress.step == UPDATES_PER_EPOCH
 
@@ -432,14 +432,14 @@ def test_fp16_gradients_that_keep_overflowing_stop_the_run_with_advice(
 ):
     """A loss so large that its fp16 gradients overflow at every scale: the gradient scaler skips
     the updates and shrinks; the run stops with a message instead of silently learning nothing."""
-    calls, loss = [], seq2seq.translation_task.sequence_loss
+    calls, loss = [], seq2seq.training.translation_task.sequence_loss
 
     def huge_from_update_8(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * 1e30 if len(calls) >= 8 else summed), count
 
-    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", huge_from_update_8)
+    monkeypatch.setattr(seq2seq.training.translation_task, "sequence_loss", huge_from_update_8)
     cfg = config_from_dict(toy_config(toy, precision="fp16", epochs=20) | {"run_dir": str(tmp_path / "run")})
 
     with pytest.raises(UserError) as error:
@@ -454,14 +454,14 @@ def test_fp16_gradients_that_keep_overflowing_stop_the_run_with_advice(
 def test_an_fp16_overflow_in_the_forward_pass_names_the_fp16_range(
     toy, tmp_path, monkeypatch, restore_globals
 ):
-    calls, loss = [], seq2seq.translation_task.sequence_loss
+    calls, loss = [], seq2seq.training.translation_task.sequence_loss
 
     def infinite_from_update_3(*args):
         calls.append(1)
         summed, count = loss(*args)
         return (summed * float("inf") if len(calls) >= 3 else summed), count
 
-    monkeypatch.setattr(seq2seq.translation_task, "sequence_loss", infinite_from_update_3)
+    monkeypatch.setattr(seq2seq.training.translation_task, "sequence_loss", infinite_from_update_3)
     cfg = config_from_dict(toy_config(toy, precision="fp16") | {"run_dir": str(tmp_path / "run")})
     with pytest.raises(UserError, match="fp16 holds values up to 65504"):
         train(cfg)
@@ -529,7 +529,7 @@ def scripted_validations(monkeypatch, scores: list[float]) -> None:
         metrics = {"valid_loss": 1.0, "valid_ppl": 2.718, "bleu": score, "chrf": score}
         return Validation(metrics, score=score, summary="scripted", details=[])
 
-    monkeypatch.setattr(seq2seq.validation.Validator, "validate", validate)
+    monkeypatch.setattr(seq2seq.training.validation.Validator, "validate", validate)
 
 
 def test_raising_the_epochs_of_an_early_stopped_run_continues_it(toy, tmp_path, monkeypatch, restore_globals):

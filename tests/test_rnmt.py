@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seq2seq.cells import GRUCell, LayerNormGRUCell, LayerNormLSTMCell, LSTMCell
-from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
-from seq2seq.dropout import EmbeddingDropout
-from seq2seq.model import build_model
-from seq2seq.multihead import MultiHeadAdditiveAttention, ScaledDotAttention
-from seq2seq.stacked_encoder import CellRNN, StackedEncoder
-from seq2seq.tokenizer import BOS_ID, PAD_ID
+from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig
+from seq2seq.data.tokenizer import BOS_ID, PAD_ID
+from seq2seq.layers.cells import GRUCell, LayerNormGRUCell, LayerNormLSTMCell, LSTMCell
+from seq2seq.layers.dropout import EmbeddingDropout
+from seq2seq.layers.multihead import MultiHeadAdditiveAttention, ScaledDotAttention
+from seq2seq.models.build import build_model
+from seq2seq.models.stacked_encoder import CellRNN, StackedEncoder
 
 B, S, Q, K, A, H = 3, 5, 4, 6, 8, 2
 LENGTHS = torch.tensor([5, 2, 3])

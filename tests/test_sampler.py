@@ -7,10 +7,10 @@ import math
 
 import torch
 
-from seq2seq.checkpoint import load_model
-from seq2seq.data import pad_src
-from seq2seq.sampler import Sampler, _draw, sample
-from seq2seq.search import greedy_search, max_lengths
+from seq2seq.data.batches import pad_src
+from seq2seq.decoding.sampler import Sampler, _draw, sample
+from seq2seq.decoding.search import greedy_search, max_lengths
+from seq2seq.models.model_file import load_model
 
 
 def frequencies(logp: torch.Tensor, temperature: float, top_k: int, n: int = 20000) -> list[float]:

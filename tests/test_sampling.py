@@ -13,12 +13,12 @@ import pytest
 import sentencepiece as spm
 from conftest import make_pairs, reversal_config, write_lines, write_reversal
 
-from seq2seq import data
-from seq2seq.config import TokenizerConfig, config_from_dict
-from seq2seq.corpus import Corpus, Sampling, encode_corpus
-from seq2seq.data import check_parallel
-from seq2seq.tokenizer import UNK_ID, train_or_load
-from seq2seq.train import Trainer, train
+from seq2seq.config.load import TokenizerConfig, config_from_dict
+from seq2seq.data import batches as data
+from seq2seq.data.batches import check_parallel
+from seq2seq.data.corpus import Corpus, Sampling, encode_corpus
+from seq2seq.data.tokenizer import UNK_ID, train_or_load
+from seq2seq.training.train import Trainer, train
 
 
 @pytest.fixture(scope="module", params=["unigram", "bpe"])

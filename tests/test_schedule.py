@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from seq2seq.config import TrainConfig
-from seq2seq.schedule import Schedule
+from seq2seq.config.load import TrainConfig
+from seq2seq.training.schedule import Schedule
 
 
 def rates(tc: TrainConfig, updates: int, scores: list[float] | None = None) -> list[float]:

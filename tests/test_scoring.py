@@ -13,14 +13,15 @@ import pytest
 import torch
 from conftest import make_pairs, write_lines
 
-from seq2seq import data, evaluate
-from seq2seq.checkpoint import load_model
-from seq2seq.cli import main
-from seq2seq.corpus import load_corpus
-from seq2seq.loss import sequence_loss, token_log_probs
-from seq2seq.scoring import PairScore, as_json, score_ids, score_pairs
-from seq2seq.search import beam_search, greedy_search, max_lengths
-from seq2seq.tokenizer import PAD_ID
+from seq2seq.cli.main import main
+from seq2seq.data import batches as data
+from seq2seq.data.corpus import load_corpus
+from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.decoding import translate as evaluate
+from seq2seq.decoding.forced import PairScore, as_json, score_ids, score_pairs
+from seq2seq.decoding.search import beam_search, greedy_search, max_lengths
+from seq2seq.models.loss import sequence_loss, token_log_probs
+from seq2seq.models.model_file import load_model
 
 
 def test_token_log_probs_sum_to_minus_the_unsmoothed_loss():

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from seq2seq import search as search_module
-from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
-from seq2seq.data import collate
-from seq2seq.hypotheses import Hypothesis, length_penalty
-from seq2seq.loss import sequence_loss
-from seq2seq.model import build_model
-from seq2seq.search import beam_search, greedy_search, max_lengths
-from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig
+from seq2seq.data.batches import collate
+from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.decoding import search as search_module
+from seq2seq.decoding.hypotheses import Hypothesis, length_penalty
+from seq2seq.decoding.search import beam_search, greedy_search, max_lengths
+from seq2seq.models.build import build_model
+from seq2seq.models.loss import sequence_loss
 
 A, B = 4, 5  # the scripted vocabulary: PAD UNK BOS EOS A B
 VOCAB = 6

@@ -23,10 +23,10 @@ from conftest import make_pairs
 from readme_messages import MESSAGES, message
 from serving import ServerProcess
 
-from seq2seq.api import language
-from seq2seq.checkpoint import load_model, save_model
-from seq2seq.cli import main
-from seq2seq.model import build_model
+from seq2seq.cli.main import main
+from seq2seq.models.build import build_model
+from seq2seq.models.model_file import load_model, save_model
+from seq2seq.serving.api import language
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from seq2seq.step_linear import StepLinear, summed_step_gradients
+from seq2seq.layers.step_linear import StepLinear, summed_step_gradients
 
 STEPS, BATCH, SIZE = 6, 4, 8
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from conftest import SRC_WORDS, TGT_WORDS, make_pairs, write_lines
 
-from seq2seq.config import TokenizerConfig
-from seq2seq.data import check_parallel
+from seq2seq.config.load import TokenizerConfig
+from seq2seq.data.batches import check_parallel
+from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Tokenizer, train_or_load
 from seq2seq.errors import UserError
-from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Tokenizer, train_or_load
 
 
 def quiet(_: str) -> None:

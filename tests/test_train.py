@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from conftest import tiny_config_dict
 
-from seq2seq import data
-from seq2seq.config import config_from_dict
-from seq2seq.loss import sequence_loss
-from seq2seq.run_dir import RunDir
-from seq2seq.tokenizer import PAD_ID
-from seq2seq.train import Trainer
+from seq2seq.config.load import config_from_dict
+from seq2seq.data import batches as data
+from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.models.loss import sequence_loss
+from seq2seq.training.run_dir import RunDir
+from seq2seq.training.train import Trainer
 
 
 def trainer_for(tmp_path, corpus, data_settings: dict | None = None, **train_settings) -> Trainer:

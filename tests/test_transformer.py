@@ -13,13 +13,13 @@ import torch
 from conftest import reversal_config, write_reversal
 from torch import nn
 
-from seq2seq.config import ModelConfig, TransformerConfig, config_from_dict
+from seq2seq.config.load import ModelConfig, TransformerConfig, config_from_dict
+from seq2seq.data.tokenizer import BOS_ID, PAD_ID
+from seq2seq.decoding.search import beam_search, greedy_search, max_lengths
 from seq2seq.errors import UserError
-from seq2seq.model import build_model
-from seq2seq.search import beam_search, greedy_search, max_lengths
-from seq2seq.tokenizer import BOS_ID, PAD_ID
-from seq2seq.train import train
-from seq2seq.transformer import MultiHeadAttention, sinusoid_positions
+from seq2seq.models.build import build_model
+from seq2seq.models.transformer import MultiHeadAttention, sinusoid_positions
+from seq2seq.training.train import train
 
 VOCAB = 17
 SRC_LENGTHS = [6, 3, 4]
@@ -235,8 +235,8 @@ def test_translate_gives_a_transformers_attention_in_jsonl_and_plots(
 
     from conftest import tiny_config_dict
 
-    from seq2seq.checkpoint import save_model
-    from seq2seq.cli import main
+    from seq2seq.cli.main import main
+    from seq2seq.models.model_file import save_model
 
     raw = tiny_config_dict(tmp_path)
     raw["model"] = {

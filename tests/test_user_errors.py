@@ -23,10 +23,10 @@ import yaml
 from conftest import SRC_WORDS, make_pairs, tiny_config_dict, write_lines
 from readme_messages import MESSAGES, readme_messages
 
-from seq2seq.checkpoint import ModelFile, save_model
-from seq2seq.cli import main
-from seq2seq.config import load_config
-from seq2seq.model import build_model
+from seq2seq.cli.main import main
+from seq2seq.config.load import load_config
+from seq2seq.models.build import build_model
+from seq2seq.models.model_file import ModelFile, save_model
 
 
 @dataclass

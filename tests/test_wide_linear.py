@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from seq2seq import wide_linear
-from seq2seq.config import DecoderConfig, EncoderConfig, ModelConfig
-from seq2seq.model import build_model
-from seq2seq.search import beam_search, greedy_search, max_lengths
-from seq2seq.tokenizer import EOS_ID, PAD_ID
-from seq2seq.wide_linear import WIDE, WideLinear
+from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig
+from seq2seq.data.tokenizer import EOS_ID, PAD_ID
+from seq2seq.decoding.search import beam_search, greedy_search, max_lengths
+from seq2seq.layers import wide_linear
+from seq2seq.layers.wide_linear import WIDE, WideLinear
+from seq2seq.models.build import build_model
 
 needs_onednn = pytest.mark.skipif(not wide_linear._onednn, reason="torch built without oneDNN")
 

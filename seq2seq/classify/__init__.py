@@ -1,0 +1,1 @@
+"""Text classification, mirrored on translation: data, task, prediction, metrics, labeler."""

@@ -1,0 +1,40 @@
+"""`seq2seq train CONFIG [--set KEY=VALUE]... [--resume [--accept-changed-data]]`."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import add_debug
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("config", help="YAML config file, e.g. configs/toy.yaml")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value (repeatable), e.g. --set train.lr=0.001",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in run_dir from its last.pt")
+    p.add_argument(
+        "--accept-changed-data",
+        action="store_true",
+        help="with --resume: go on although a data file's content differs from what the run trained on",
+    )
+    add_debug(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config.load import load_config
+    from ..training.train import train
+
+    cfg = load_config(args.config, args.overrides)
+    try:
+        train(cfg, resume=args.resume, accept_changed_data=args.accept_changed_data)
+    except KeyboardInterrupt:
+        return 130
+    return 0

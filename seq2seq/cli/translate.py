@@ -1,0 +1,110 @@
+"""`seq2seq translate MODEL [MODEL...] [SENTENCE]...`: translate sentences, a file or standard input,
+with one model or an ensemble."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .options import add_debug, add_decoding, load_translator, open_input, positive, warn
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate sentences, a file or standard input")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="model file (best.pt, last.pt, averaged.pt); several make an ensemble; the leading "
+        "arguments that are files are models, the rest sentences",
+    )
+    p.add_argument("-i", "--input", help="read sentences from this file instead")
+    p.add_argument("-o", "--output", help="write translations to this file instead of standard output")
+    p.add_argument("--n-best", type=positive, default=1, help="hypotheses per input (tab-separated in text)")
+    p.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="jsonl: source, n-best with scores, token probabilities and attention",
+    )
+    p.add_argument("--plot-attention", metavar="DIR", help="write an attention heatmap per sentence (PNG)")
+    p.add_argument(
+        "--attention-head",
+        type=int,
+        metavar="N",
+        help="report head N's attention weights (default: the heads' average; a Transformer: its last layer)",
+    )
+    add_decoding(p)
+    add_debug(p)
+    # sentences after options (`translate MODEL --beam 4 "Hello."`) are left over by argparse
+    p.set_defaults(func=run, trailing_positionals="models")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference.translator import stream, write_translations
+
+    args.sentences = _split_models(args)
+    if args.sentences and args.input:
+        raise UserError("give sentences as arguments or --input FILE, not both")
+    translator = load_translator(args, exports=True)
+    if args.attention_head is not None:
+        try:
+            translator.show_head(args.attention_head)
+        except ValueError as e:
+            raise UserError(f"--attention-head {args.attention_head}: {e}") from None
+    if args.n_best > translator.search.beam_size:
+        raise UserError(f"--n-best {args.n_best} needs a beam at least as large (--beam {args.n_best})")
+    plot_dir = Path(args.plot_attention) if args.plot_attention else None
+    if plot_dir is not None:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+    if args.input and args.output and Path(args.input).resolve() == Path(args.output).resolve():
+        raise UserError("--output is the --input file; choose another output file")
+
+    # the input is opened before the output is created: a bad --input leaves no empty output file
+    source = open_input(Path(args.input)) if args.input else sys.stdin.buffer
+    try:
+        sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+        if sys.stderr.isatty():  # at a terminal; in a pipeline stderr carries only the lines' warnings
+            logging.getLogger("seq2seq").info(f"translating on {translator.device} in {translator.precision}")
+        try:
+            if args.sentences:
+                write_translations(
+                    translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
+                )
+            else:
+                stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
+        finally:
+            if sink is not sys.stdout:
+                sink.close()
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    return 0
+
+
+def _split_models(args: argparse.Namespace) -> list[str]:
+    """The first argument and the leading ones after it that are files (or CTranslate2 exports) are
+    models; the rest are sentences. A word that names no file but looks like a model file's name (`B.ckpt`) is
+    refused: a typo in a path must not be translated as a sentence. Sets args.models; returns the
+    sentences."""
+    from ..deploy.ctranslate2_engine import is_export
+
+    words = list(args.models)
+    count = 1
+    while count < len(words) and (Path(words[count]).is_file() or is_export(words[count])):
+        count += 1
+    if count < len(words) and MODEL_NAME.fullmatch(words[count]):
+        raise UserError(
+            f"{words[count]} looks like a model file but there is no such file; check the path "
+            "(to translate that text, give it with --input or on standard input)"
+        )
+    args.models = words[:count]
+    return words[count:]
+
+
+# a file name with a model file's suffix, no spaces
+MODEL_NAME = re.compile(r"\S+\.(pt|pth|ckpt|bin|safetensors)")

@@ -1,0 +1,1 @@
+"""Typed config sections, loading and overrides."""

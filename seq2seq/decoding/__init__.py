@@ -1,0 +1,1 @@
+"""Search over the model interface, corpus decoding, forced scoring."""

@@ -1,0 +1,241 @@
+"""Translate text with a model and score it with sacrebleu: the one path that validation during
+training, `seq2seq test` and `seq2seq translate` all share.
+
+Inputs are sorted by length into token-budget batches (little padding), decoded, and put back in
+their original order.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config.load import SearchConfig
+from ..data.batches import pad_src, sorted_batches
+from ..data.corpus import Corpus
+from ..data.tokenizer import Tokenizer
+from ..models.build import Seq2Seq
+from ..models.loss import sequence_loss
+from .hypotheses import Hypothesis
+from .search import beam_search, greedy_search, max_lengths
+
+
+@dataclass(frozen=True)
+class Translation:
+    source: str
+    hypotheses: list[Hypothesis]  # best first; empty for an empty line
+    texts: list[str]  # detokenized, one per hypothesis
+    parts: int = 1  # > 1: the line was longer than max_src_len and translated in this many parts
+
+    @property
+    def text(self) -> str:
+        return self.texts[0] if self.texts else ""
+
+
+def translate(
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    lines: Sequence[str],
+    search: SearchConfig,
+    n_best: int = 1,
+    with_attention: bool = False,
+    *,
+    max_src_len: int,
+    sampler: Callable | None = None,
+) -> list[Translation]:
+    """Translate lines with greedy (beam_size 1) or beam search, or with `sampler` when given (a
+    `sampler.Sampler`); one Translation per line, in order.
+
+    An empty line gives an empty translation. A line of more than `max_src_len` pieces (0: no
+    limit) is cut into parts of at most that many pieces, each translated on its own, and the
+    parts' translations are joined with a space (their attention is not kept). Validation,
+    `seq2seq test` and `seq2seq translate` all pass the model's data.max_len, so they cut alike.
+    """
+    model.eval()
+    return translate_lines(
+        tokenizer,
+        lines,
+        lambda chunks: _decode(model, chunks, search, n_best, with_attention, sampler),
+        max_src_len,
+    )
+
+
+def translate_lines(
+    tokenizer: Tokenizer,
+    lines: Sequence[str],
+    decode: Callable[[list[np.ndarray]], list[list[Hypothesis]]],
+    max_src_len: int,
+) -> list[Translation]:
+    """What `translate` does around the search, for any decoder: `decode` turns source id
+    sequences into their hypotheses (best first); lines are cut at `max_src_len` pieces and the
+    parts joined as `translate` says. (ctranslate2_engine.py decodes with CTranslate2 this way.)"""
+    ids = tokenizer.src.encode(lines)
+    chunks, owner = [], []  # the pieces to decode, and the line each belongs to
+    for i, (line, x) in enumerate(zip(lines, ids)):
+        if not line.strip():
+            continue
+        step = max_src_len or max(len(x), 1)
+        for start in range(0, max(len(x), 1), step):
+            chunks.append(x[start : start + step])
+            owner.append(i)
+    found = decode(chunks)
+    per_line: list[list[list[Hypothesis]]] = [[] for _ in lines]
+    for i, hyps in zip(owner, found):
+        per_line[i].append(hyps)
+    out = []
+    for line, parts in zip(lines, per_line):
+        if len(parts) <= 1:
+            hyps = parts[0] if parts else []
+            texts = [tokenizer.tgt.decode(h.tokens) for h in hyps]
+        else:  # the k-th hypothesis of a split line joins the k-th (or last) one of every part
+            picks = [[p[min(k, len(p) - 1)] for p in parts] for k in range(max(map(len, parts)))]
+            hyps = [_joined(hs) for hs in picks]
+            texts = [" ".join(tokenizer.tgt.decode(h.tokens) for h in hs) for hs in picks]
+        out.append(Translation(line, hyps, texts, max(len(parts), 1)))
+    return out
+
+
+def _decode(
+    model: Seq2Seq,
+    chunks: list[np.ndarray],
+    search: SearchConfig,
+    n_best: int,
+    with_attention: bool,
+    sampler: Callable | None = None,
+) -> list[list[Hypothesis]]:
+    """Decode id sequences in length-sorted token-budget batches; results in input order."""
+    device = next(model.parameters()).device
+    lengths = np.array([len(x) + 1 for x in chunks], dtype=np.int64)
+    results: list[list[Hypothesis]] = [[] for _ in chunks]
+    for batch in sorted_batches(lengths, search.batch_tokens):
+        src, src_lengths = pad_src([chunks[i] for i in batch])
+        src, src_lengths = src.to(device), src_lengths.to(device)
+        max_lens = max_lengths(src_lengths, search.max_len_ratio, search.max_len_offset)
+        if sampler is not None:
+            found = sampler(model, src, src_lengths, max_lens, with_attention)
+        elif search.beam_size == 1:
+            found = greedy_search(model, src, src_lengths, max_lens, with_attention)
+        else:
+            found = beam_search(
+                model,
+                src,
+                src_lengths,
+                max_lens,
+                search.beam_size,
+                search.length_penalty,
+                n_best,
+                with_attention,
+            )
+        for i, hyps in zip(batch, found):
+            results[i] = hyps
+    return results
+
+
+def _joined(hyps: list[Hypothesis]) -> Hypothesis:
+    return Hypothesis(
+        tokens=[t for h in hyps for t in h.tokens],
+        score=sum(h.score for h in hyps),
+        norm_score=sum(h.norm_score for h in hyps),
+        token_logprobs=[x for h in hyps for x in h.token_logprobs],
+        attention=None,
+        finished=all(h.finished for h in hyps),
+    )
+
+
+@dataclass(frozen=True)
+class Scores:
+    bleu: float
+    chrf: float
+    ter: float | None
+    signatures: dict[str, str] = field(default_factory=dict)
+    lines: dict[str, str] = field(default_factory=dict)  # as sacrebleu prints them: "BLEU|sig = ..."
+
+
+def score(
+    hypotheses: Sequence[str],
+    references: Sequence[str],
+    lowercase: bool = False,
+    tokenize: str | None = None,
+    with_ter: bool = True,
+) -> Scores:
+    """Corpus BLEU, chrF (and TER) with sacrebleu; defaults: cased BLEU with 13a tokenization.
+    With tokenize="none" the text is tokenized on purpose: no warning that it looks tokenized."""
+    from sacrebleu.metrics import BLEU, CHRF, TER  # here, so translating alone never pays sacrebleu's import
+
+    bleu = BLEU(lowercase=lowercase, tokenize=tokenize, force=tokenize == "none")
+    metrics = {"bleu": bleu, "chrf": CHRF(lowercase=lowercase)}
+    if with_ter:
+        metrics["ter"] = TER()
+    refs = [list(references)]
+    values, signatures, lines = {}, {}, {}
+    for name, metric in metrics.items():
+        result = metric.corpus_score(list(hypotheses), refs)
+        values[name], signatures[name] = result.score, str(metric.get_signature())
+        lines[name] = result.format(signature=signatures[name])
+    return Scores(values["bleu"], values["chrf"], values.get("ter"), signatures, lines)
+
+
+@torch.inference_mode()
+def validation_loss(model: Seq2Seq, corpus: Corpus, batches: list[np.ndarray], autocast) -> tuple[float, int]:
+    """Summed negative log-likelihood (no label smoothing) and token count over these batches."""
+    model.eval()
+    device = next(model.parameters()).device
+    total, tokens = 0.0, 0
+    for indices in batches:
+        batch = corpus.batch(indices).to(device)
+        with autocast():
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+        loss, n = sequence_loss(logits, batch.tgt_out, smoothing=0.0)
+        total, tokens = total + float(loss), tokens + int(n)
+    return total, tokens
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def inference_copy(model: Seq2Seq, precision: str) -> Seq2Seq:
+    """The model to decode with: in eval mode and, for bf16/fp16, a copy with weights of that type.
+    Decoding with low-precision weights rather than under autocast spares the casts of every weight
+    at every step; validation and `seq2seq test` both decode this way, so they agree."""
+    if precision == "fp32":
+        return model.eval()
+    decoder = copy.deepcopy(model).to(DTYPES[precision]).eval()
+    for module in decoder.modules():
+        if isinstance(module, nn.RNNBase):
+            _flatten(module)
+    decoder.compile_steps(compiled=False)  # torch.compile would compile each copy anew
+    return decoder
+
+
+def _flatten(rnn: nn.RNNBase) -> None:
+    """Lay a GPU recurrent layer's weights out as the one buffer cuDNN reads them from, once. The
+    copy's weights were cast one by one, and torch's flatten_parameters() skips bf16 weights (its
+    check, torch.backends.cudnn.is_acceptable, admits fp16, fp32 and fp64 only) although cuDNN runs
+    them, so every call would compact them again, with a warning. On the CPU there is nothing to do."""
+    rnn.flatten_parameters()
+    first = rnn._flat_weights[0]
+    if first.is_cuda and first.dtype == torch.bfloat16 and torch.backends.cudnn.enabled:
+        from torch.backends.cudnn.rnn import get_cudnn_mode
+
+        with torch.no_grad():  # what flatten_parameters() does for the types it accepts
+            torch._cudnn_rnn_flatten_weight(
+                rnn._flat_weights,
+                4 if rnn.bias else 2,
+                rnn.input_size,
+                get_cudnn_mode(rnn.mode),
+                rnn.hidden_size,
+                rnn.proj_size,
+                rnn.num_layers,
+                rnn.batch_first,
+                bool(rnn.bidirectional),
+            )
+
+
+def perplexity(nll: float) -> float:
+    return math.exp(min(nll, 50.0))

@@ -1,0 +1,1 @@
+"""Deployment engines: export to CTranslate2 and decode with it."""

@@ -1,0 +1,1 @@
+"""Using a trained model file: the translator, test reports, output formats, chat."""

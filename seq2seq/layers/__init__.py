@@ -1,0 +1,1 @@
+"""Neural-network building blocks with explicit arguments: no config, no data."""

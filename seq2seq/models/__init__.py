@@ -1,0 +1,1 @@
+"""Model families behind one interface (encode / decode_step), their construction, loss and model files."""

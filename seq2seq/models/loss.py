@@ -1,0 +1,96 @@
+"""Label-smoothed cross entropy over the real target tokens (Szegedy et al. 2016, section 7)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd import Function
+
+from ..special_ids import PAD_ID
+
+
+def sequence_loss(logits: Tensor, targets: Tensor, smoothing: float) -> tuple[Tensor, Tensor]:
+    """logits (..., V), targets (...) -> (summed loss, number of non-padding tokens).
+
+    With smoothing eps the target distribution is (1 - eps) on the reference token plus eps spread
+    uniformly over the vocabulary; padding positions contribute nothing. The loss is computed in
+    fp32 whatever precision produced the logits. When autograd records, `_SmoothedCrossEntropy`
+    computes it: the same value and gradient as F.cross_entropy, in fewer passes over (N, V).
+    """
+    flat_logits, flat_targets = logits.reshape(-1, logits.size(-1)), targets.reshape(-1)
+    if flat_logits.requires_grad and torch.is_grad_enabled():
+        loss = _SmoothedCrossEntropy.apply(flat_logits, flat_targets, smoothing)
+    else:
+        loss = F.cross_entropy(
+            flat_logits.float(), flat_targets, ignore_index=PAD_ID, label_smoothing=smoothing, reduction="sum"
+        )
+    return loss, torch.count_nonzero(flat_targets != PAD_ID)
+
+
+class _SmoothedCrossEntropy(Function):
+    """logits (N, V), targets (N,) -> sum_i of (1 - eps) (-log p_i(y_i)) + eps mean_v (-log p_i(v))
+    over the rows whose target is not padding. Its gradient, softmax(logits_i) - q_i with q_i the
+    smoothed target distribution, is formed in the forward pass, ROWS rows at a time so that each
+    block stays in the cache between its few passes (softmax, max, mean, subtract), and kept in
+    the logits' dtype (fp32 for fp16 logits); the backward only scales it. Autograd's cross
+    entropy instead makes about ten passes over the whole (N, V) in fp32 (cast, log-softmax,
+    gather, mean, and their backwards). No log-softmax is formed: the softmax and log Z give
+    what the loss needs, which saves the pass of exp that turned log-probabilities into p."""
+
+    ROWS = 128
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor, smoothing: float) -> Tensor:
+        vocab = logits.size(-1)
+        # fp16 would flush the smallest probabilities to zero before the loss scale lifts them
+        grad = torch.empty_like(logits, dtype=torch.float32 if logits.dtype == torch.float16 else None)
+        total = logits.new_zeros((), dtype=torch.float32)
+        step = _SmoothedCrossEntropy.ROWS if logits.device.type == "cpu" else max(1, logits.size(0))
+        for start in range(0, logits.size(0), step):  # a GPU takes all rows in one block
+            rows = slice(start, start + step)
+            x, target = logits[rows], targets[rows].unsqueeze(1)  # (n, V), (n, 1)
+            real = target != PAD_ID
+            p = torch.softmax(x, dim=-1, dtype=torch.float32)  # (n, V)
+            # log Z = x_j - log p_j for the likeliest token j, whose p_j >= 1 / V cannot underflow:
+            # the log-probabilities -log p_y = log Z - x_y and mean_v log p_v without a pass of log
+            log_z = x.amax(dim=1, keepdim=True).float() - p.amax(dim=1, keepdim=True).log()
+            nll = log_z - x.gather(1, target).float()
+            uniform = log_z - x.mean(dim=1, keepdim=True, dtype=torch.float32)
+            total += torch.where(real, (1 - smoothing) * nll + smoothing * uniform, 0.0).sum()
+            # softmax - q in fp32 (p_y - (1 - eps) cancels), then in the logits' dtype; 0 at padding
+            p.scatter_add_(1, target, torch.full_like(nll, smoothing - 1))
+            block = torch.sub(p, smoothing / vocab, out=grad[rows])
+            if logits.device.type != "cpu" or not bool(real.all()):  # a GPU always: asking would wait for it
+                block.mul_(real)
+        ctx.save_for_backward(grad)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output.to(grad.dtype), None, None
+
+
+def rdrop_loss(logits: Tensor, targets: Tensor, smoothing: float, alpha: float) -> Tensor:
+    """R-Drop (Liang et al. 2021, arXiv:2106.14448, eq. 3), halved: the same N target tokens predicted
+    twice, with two draws of dropout, as logits (2N, V) (first copy, then second) and targets (N,):
+        L = (CE(p1) + CE(p2)) / 2 + alpha / 4 * (KL(p1 || p2) + KL(p2 || p1)),
+    summed over the tokens like `sequence_loss`, in fp32."""
+    logp1, logp2 = torch.log_softmax(logits.float(), dim=-1).chunk(2)
+    ce = sum(
+        F.nll_loss(logp, targets, reduction="sum") * (1 - smoothing) - logp.mean(-1).sum() * smoothing
+        for logp in (logp1, logp2)
+    )
+    kl = (logp1.exp() - logp2.exp()).mul(logp1 - logp2).sum()  # KL(p1||p2) + KL(p2||p1)
+    return ce / 2 + alpha / 4 * kl
+
+
+def token_log_probs(logits: Tensor, targets: Tensor) -> Tensor:
+    """logits (B, T, V), targets (B, T) -> log p of each target token (B, T) in fp32; 0 at padding.
+
+    Their sum over a batch is minus `sequence_loss` without smoothing: the same cross entropy,
+    kept per token instead of summed.
+    """
+    nll = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none")
+    return -nll

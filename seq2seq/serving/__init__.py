@@ -1,0 +1,1 @@
+"""The HTTP API, request batching and the web page."""

@@ -1,0 +1,1 @@
+"""The trainer, its state, schedule, validation, kept models, run folder and curves."""
