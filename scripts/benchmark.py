@@ -38,13 +38,14 @@ from pathlib import Path
 
 import torch
 
+from seq2seq.cli.train import task_for, train
 from seq2seq.config.load import load_config
 from seq2seq.data import batches as data
-from seq2seq.decoding import translate as evaluate
 from seq2seq.inference.translator import Translator
+from seq2seq.report import metrics
 from seq2seq.runtime import process
 from seq2seq.training.run_dir import RunDir
-from seq2seq.training.train import Trainer, train
+from seq2seq.training.train import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decode_speed  # noqa: E402
@@ -154,7 +155,7 @@ def _data_overrides(folder: str) -> list[str]:
 
 def measure_steps(cfg, steps: int) -> dict:
     run = RunDir.open(cfg, resume=False)
-    trainer = Trainer(cfg, run)
+    trainer = Trainer(task_for(cfg), run)
     try:
         corpus = trainer.corpora.for_epoch(0)
         plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, cfg.data, cfg.train.seed, 0)
@@ -199,7 +200,7 @@ def measure_epochs(cfg, args: argparse.Namespace, work: Path) -> dict:
     val_src, val_ref = data.read_lines(cfg.data.valid_src), data.read_lines(cfg.data.valid_tgt)
     result["val_bleu_greedy"] = [
         round(
-            evaluate.score(
+            metrics.score(
                 greedy(Path(cfg.run_dir) / f"epoch{e}.pt", val_src, args), val_ref, with_ter=False
             ).bleu,
             2,
@@ -222,7 +223,7 @@ def measure_epochs(cfg, args: argparse.Namespace, work: Path) -> dict:
     for name in ("beam5", "beam5_no_lp_max100"):
         hyps = data.read_lines(work / "hyps" / f"{name}.{cfg.train.precision}.txt")
         result[f"test_lc_tok_bleu_{name}"] = lc_tok_bleu(hyps, folder / "test_2016_flickr.lc.norm.tok.de")
-        scores = evaluate.score(hyps, data.read_lines(options.ref), with_ter=False)
+        scores = metrics.score(hyps, data.read_lines(options.ref), with_ter=False)
         result[f"test_chrf_{name}"] = round(scores.chrf, 2)
         result["bleu_signature"] = scores.signatures["bleu"]
     return result
@@ -290,7 +291,7 @@ def lc_tok_bleu(hyps: list[str], official: Path) -> float | None:
     norm, tok = MosesPunctNormalizer(lang="de"), MosesTokenizer(lang="de")
     processed = [tok.tokenize(norm.normalize(h.lower()), escape=True, return_str=True) for h in hyps]
     refs = data.read_lines(official)
-    return round(evaluate.score(processed, refs, tokenize="none", with_ter=False).bleu, 2)
+    return round(metrics.score(processed, refs, tokenize="none", with_ter=False).bleu, 2)
 
 
 def _params(model: torch.nn.Module) -> int:

@@ -101,8 +101,8 @@ def measure_one(args: argparse.Namespace, name: str, precision: str | None) -> d
     import torch
 
     from seq2seq.data.batches import read_lines
-    from seq2seq.decoding import translate as evaluate
     from seq2seq.inference.translator import Translator
+    from seq2seq.report import metrics
     from seq2seq.runtime import process
 
     process.keep_freed_memory()  # as the `seq2seq` command's process has it
@@ -146,7 +146,7 @@ def measure_one(args: argparse.Namespace, name: str, precision: str | None) -> d
         "cold_sent_per_s": round(len(src) / seconds[0], 1),
         f"best_of_{args.repeat}_seconds": round(best, 2) if best else None,
         f"best_of_{args.repeat}_sent_per_s": round(len(src) / best, 1) if best else None,
-        "bleu": round(evaluate.score(hyps, ref, with_ter=False).bleu, 2),
+        "bleu": round(metrics.score(hyps, ref, with_ter=False).bleu, 2),
     }
 
 

@@ -131,6 +131,7 @@ def train_and_validate(folder: Path, args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
+    from seq2seq.cli.train import task_for
     from seq2seq.config.load import load_config
     from seq2seq.data import batches as data
     from seq2seq.training.run_dir import RunDir
@@ -145,7 +146,7 @@ def train_and_validate(folder: Path, args: argparse.Namespace) -> dict:
     overrides += [f"data.{k}={folder / f}" for k, f in (("valid_src", "val.en"), ("valid_tgt", "val.de"))]
     overrides += ["train.examples=0", *args.overrides]
     cfg = load_config(ROOT / "configs" / "multi30k_gru_bahdanau.yaml", overrides)
-    trainer = Trainer(cfg, RunDir.open(cfg, resume=False))
+    trainer = Trainer(task_for(cfg), RunDir.open(cfg, resume=False))
     corpus, steps = trainer.corpora.for_epoch(0), args.steps
     update, done = trainer.update, []
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from seq2seq.data import batches as data
-from seq2seq.decoding import translate as evaluate
 from seq2seq.inference.translator import Translator
+from seq2seq.report import metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import lc_tok_bleu  # noqa: E402
@@ -55,7 +55,7 @@ def main() -> None:
             "length_penalty": translator.search.length_penalty,
         }
         start = time.perf_counter()
-        val = evaluate.score([t.text for t in translator.translate(val_src)], val_ref, with_ter=False)
+        val = metrics.score([t.text for t in translator.translate(val_src)], val_ref, with_ter=False)
         row |= {"val_bleu": round(val.bleu, 2), "val_chrf": round(val.chrf, 2)}
         if args.step == "test":
             test_src, test_ref = (
@@ -63,7 +63,7 @@ def main() -> None:
                 data.read_lines(folder / "test_2016_flickr.de"),
             )
             test_hyps = [t.text for t in translator.translate(test_src)]
-            test = evaluate.score(test_hyps, test_ref, with_ter=False)
+            test = metrics.score(test_hyps, test_ref, with_ter=False)
             row |= {
                 "test2016_bleu": round(test.bleu, 2),
                 "test2016_chrf": round(test.chrf, 2),

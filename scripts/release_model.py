@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 
 from seq2seq.data import batches as data
-from seq2seq.decoding import translate as evaluate
 from seq2seq.inference.translator import Translator
 from seq2seq.models.model_file import ModelFile
+from seq2seq.report import metrics
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -49,7 +49,7 @@ def compact(model_file: ModelFile, dtype: torch.dtype) -> ModelFile:
 
 def bleu(model: Path, src: list[str], ref: list[str]) -> float:
     translator = Translator.load(model)
-    return evaluate.score([t.text for t in translator.translate(src)], ref, with_ter=False).bleu
+    return metrics.score([t.text for t in translator.translate(src)], ref, with_ter=False).bleu
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from seq2seq.decoding import translate as evaluate
+from seq2seq.report import metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
@@ -146,7 +146,7 @@ def _decode(command: list[str], output_flag: str, cwd: Path, env: dict, args) ->
         seconds = _timed([*command, output_flag, str(out)], env, cwd)
         hypotheses = out.read_text(encoding="utf-8").splitlines()
     references = Path(_test(args, "de")).read_text(encoding="utf-8").splitlines()
-    return seconds, round(evaluate.score(hypotheses, references, with_ter=False).bleu, 2)
+    return seconds, round(metrics.score(hypotheses, references, with_ter=False).bleu, 2)
 
 
 def _timed(command: list[str], env: dict | None = None, cwd: Path | None = None) -> float:

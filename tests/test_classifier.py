@@ -7,8 +7,9 @@ import torch
 from seq2seq.config.load import ClassifyConfig, EncoderConfig, config_from_dict
 from seq2seq.data.batches import pad_src
 from seq2seq.data.tokenizer import PAD_ID
-from seq2seq.models.build import Seq2Seq, build, build_classifier
+from seq2seq.models.build import build, build_classifier
 from seq2seq.models.classifier import AttentionPooling, TextClassifier
+from seq2seq.models.seq2seq import Seq2Seq
 
 LABELS = ("a", "b", "c")
 

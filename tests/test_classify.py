@@ -30,10 +30,10 @@ from seq2seq.classify.labeler import Labeler
 from seq2seq.classify.labeler import test as labeler_test
 from seq2seq.classify.predict import predict
 from seq2seq.cli.main import main
+from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict, load_config
 from seq2seq.data.batches import read_lines
 from seq2seq.models.model_file import ModelFile
-from seq2seq.training.train import train
 
 TOY = ROOT / "data" / "classify_toy"
 LABELS = ["food", "music", "sport", "weather"]

@@ -13,12 +13,12 @@ import torch
 from conftest import kept_globals, write_reversal
 
 from seq2seq.cli.main import main
+from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
 from seq2seq.data.batches import read_lines
 from seq2seq.decoding.search import max_lengths
 from seq2seq.deploy.ctranslate2_export import read_tokenizer
 from seq2seq.inference.translator import Translator
-from seq2seq.training.train import train
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 

@@ -20,12 +20,12 @@ import torch
 import yaml
 from conftest import write_reversal
 
+from seq2seq.cli.train import train
 from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig, config_from_dict
 from seq2seq.data.batches import read_lines
 from seq2seq.inference.translator import Translator
 from seq2seq.models.build import build_model
 from seq2seq.models.model_file import ModelFile
-from seq2seq.training.train import train
 
 DEVICE = os.environ.get("SEQ2SEQ_TEST_CUDA_DEVICE", "cuda")
 ON_GPU = DEVICE == "cuda"

@@ -10,8 +10,9 @@ import torch
 
 from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig
 from seq2seq.data.tokenizer import BOS_ID, PAD_ID
-from seq2seq.models.build import Seq2Seq, build_model
+from seq2seq.models.build import build_model
 from seq2seq.models.rnn_decoder import BahdanauDecoder, LuongDecoder
+from seq2seq.models.seq2seq import Seq2Seq
 
 SRC_VOCAB, TGT_VOCAB = 13, 11
 SRC_LENGTHS = [5, 3, 4]

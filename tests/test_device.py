@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import tiny_config_dict
 
+from seq2seq.cli.train import task_for
 from seq2seq.config.load import config_from_dict
 from seq2seq.errors import UserError
 from seq2seq.inference.translator import Translator
@@ -133,7 +134,7 @@ def test_training_logs_the_precision_it_picked(
     raw = tiny_config_dict(tmp_path, corpus)
     raw["train"]["precision"] = asked
     with caplog.at_level(logging.INFO, logger="seq2seq"):
-        trainer = Trainer(config_from_dict(raw), RunDir(tmp_path / "run", None))
+        trainer = Trainer(task_for(config_from_dict(raw)), RunDir(tmp_path / "run", None))
     trainer.close()
     assert trainer.precision == logged.split()[1]
     assert f"training on cpu ({torch.get_num_threads()} threads) {logged}" in caplog.text

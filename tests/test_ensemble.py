@@ -16,11 +16,11 @@ from seq2seq.cli.main import main
 from seq2seq.config.load import TokenizerConfig, config_from_dict
 from seq2seq.data.batches import check_parallel, pad_src
 from seq2seq.data.tokenizer import BOS_ID, train_or_load
-from seq2seq.decoding import translate as evaluate
 from seq2seq.inference.translator import Translator
 from seq2seq.models.build import build_model
 from seq2seq.models.ensemble import Ensemble
 from seq2seq.models.model_file import load_model, save_model
+from seq2seq.report import metrics
 
 LINES = ["ba ca da", "fe ge", "hi ja ki la ma", ""]
 
@@ -118,7 +118,7 @@ def test_translate_and_test_take_several_model_files(models, tmp_path, capsys, r
     assert e.value.code == 0
     result = json.loads(capsys.readouterr().out)
     pair = Translator.load([models["a"], models["b"]])
-    expected = evaluate.score([t.text for t in pair.translate(src)], ref)
+    expected = metrics.score([t.text for t in pair.translate(src)], ref)
     assert (result["bleu"], result["chrf"]) == (round(expected.bleu, 2), round(expected.chrf, 2))
 
 

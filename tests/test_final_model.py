@@ -17,10 +17,10 @@ import pytest
 import torch
 from conftest import reversal_config, write_reversal
 
+from seq2seq.cli import train as train_module
+from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
 from seq2seq.models.model_file import ModelFile
-from seq2seq.training import train as train_module
-from seq2seq.training.train import train
 from seq2seq.training.translation_task import TranslationTask
 
 

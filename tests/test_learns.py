@@ -13,11 +13,12 @@ import random
 import pytest
 from conftest import write_reversal
 
+from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict, load_config
 from seq2seq.data.batches import read_lines
-from seq2seq.decoding.translate import score, translate
+from seq2seq.decoding.translate import translate
 from seq2seq.models.model_file import ModelFile, load_model
-from seq2seq.training.train import train
+from seq2seq.report.metrics import score
 
 EPOCHS = 12
 

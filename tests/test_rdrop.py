@@ -9,9 +9,9 @@ import random
 import torch
 from conftest import reversal_config, write_reversal
 
+from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
 from seq2seq.models.model_file import ModelFile
-from seq2seq.training.train import train
 
 NO_DROPOUT = {
     "encoder": {"emb_size": 8, "hidden_size": 8, "dropout": 0.0},

@@ -33,10 +33,10 @@ import seq2seq.models.model_file
 import seq2seq.training.state
 import seq2seq.training.translation_task
 import seq2seq.training.validation
+from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
 from seq2seq.errors import UserError
 from seq2seq.models.model_file import ModelFile
-from seq2seq.training.train import train
 from seq2seq.training.validation import Validation
 
 EPOCHS = 3

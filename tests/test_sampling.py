@@ -13,12 +13,13 @@ import pytest
 import sentencepiece as spm
 from conftest import make_pairs, reversal_config, write_lines, write_reversal
 
+from seq2seq.cli.train import train
 from seq2seq.config.load import TokenizerConfig, config_from_dict
 from seq2seq.data import batches as data
 from seq2seq.data.batches import check_parallel
 from seq2seq.data.corpus import Corpus, Sampling, encode_corpus
 from seq2seq.data.tokenizer import UNK_ID, train_or_load
-from seq2seq.training.train import Trainer, train
+from seq2seq.training.train import Trainer
 
 
 @pytest.fixture(scope="module", params=["unigram", "bpe"])

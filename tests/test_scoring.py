@@ -17,11 +17,11 @@ from seq2seq.cli.main import main
 from seq2seq.data import batches as data
 from seq2seq.data.corpus import load_corpus
 from seq2seq.data.tokenizer import PAD_ID
-from seq2seq.decoding import translate as evaluate
 from seq2seq.decoding.forced import PairScore, as_json, score_ids, score_pairs
 from seq2seq.decoding.search import beam_search, greedy_search, max_lengths
 from seq2seq.models.loss import sequence_loss, token_log_probs
 from seq2seq.models.model_file import load_model
+from seq2seq.training.validation import validation_loss
 
 
 def test_token_log_probs_sum_to_minus_the_unsmoothed_loss():
@@ -44,7 +44,7 @@ def test_the_scores_of_a_corpus_sum_to_minus_its_validation_loss(model_file, tmp
     corpus = load_corpus(str(src_path), str(tgt_path), tokenizer, tmp_path / "cache")
     lengths = np.maximum(corpus.src_lengths, corpus.tgt_lengths) + 1
     batches = data.sorted_batches(lengths, 100)
-    loss, tokens = evaluate.validation_loss(model, corpus, batches, contextlib.nullcontext)
+    loss, tokens = validation_loss(model, corpus, batches, contextlib.nullcontext)
 
     scores = score_pairs(model, tokenizer, src, tgt, batch_tokens=150)  # other batches on purpose
     assert len(scores) == 40

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from conftest import tiny_config_dict
 
+from seq2seq.cli.train import task_for
 from seq2seq.config.load import config_from_dict
 from seq2seq.data import batches as data
 from seq2seq.data.tokenizer import PAD_ID
@@ -26,7 +27,7 @@ def trainer_for(tmp_path, corpus, data_settings: dict | None = None, **train_set
     cfg = config_from_dict(raw)
     torch.set_num_threads(1)  # as train() would (restore_globals undoes it); tiny ops only wait
     torch.manual_seed(0)
-    return Trainer(cfg, RunDir(tmp_path / "run", None))
+    return Trainer(task_for(cfg), RunDir(tmp_path / "run", None))
 
 
 def test_accumulating_two_batches_is_one_update_over_both(tmp_path, corpus, restore_globals):

@@ -13,13 +13,13 @@ import torch
 from conftest import reversal_config, write_reversal
 from torch import nn
 
+from seq2seq.cli.train import train
 from seq2seq.config.load import ModelConfig, TransformerConfig, config_from_dict
 from seq2seq.data.tokenizer import BOS_ID, PAD_ID
 from seq2seq.decoding.search import beam_search, greedy_search, max_lengths
 from seq2seq.errors import UserError
+from seq2seq.layers.transformer_layers import MultiHeadAttention, sinusoid_positions
 from seq2seq.models.build import build_model
-from seq2seq.models.transformer import MultiHeadAttention, sinusoid_positions
-from seq2seq.training.train import train
 
 VOCAB = 17
 SRC_LENGTHS = [6, 3, 4]

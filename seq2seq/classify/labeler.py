@@ -24,11 +24,12 @@ from ..config.load import Config
 from ..data.batches import read_lines
 from ..data.line_stream import line_batches
 from ..data.tokenizer import Tokenizer
-from ..decoding.translate import DTYPES
 from ..errors import UserError
 from ..models.classifier import TextClassifier
 from ..models.model_file import ModelFile
+from ..report.plots import attention_bars
 from ..runtime.device import pick_device, pick_precision
+from ..runtime.precision import DTYPES
 from .data import label_ids
 from .metrics import class_scores, confusion_matrix, confusion_table, label_table
 from .predict import predict
@@ -185,23 +186,5 @@ def _as_json(labeling: Labeling, labels: Sequence[str]) -> dict:
 
 def plot_attention(labeling: Labeling, path: Path) -> None:
     """A bar per source piece, its height the attention weight; one panel per head."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UserError("--plot-attention needs matplotlib: pip install 'seq2seq[plot]'") from None
-    heads = labeling.attention.shape[0]
-    width = max(4, 0.35 * len(labeling.pieces) + 1.5)
-    fig, axes = plt.subplots(heads, 1, figsize=(width, 2.2 * heads + 0.6), squeeze=False)
-    probability = labeling.probabilities.max()
-    for m, ax in enumerate(axes[:, 0]):
-        ax.bar(range(len(labeling.pieces)), labeling.attention[m], color="0.3")
-        ax.set_ylim(0, 1)
-        ax.set_ylabel(f"head {m + 1}" if heads > 1 else "attention")
-        ax.set_xticks(range(len(labeling.pieces)), labeling.pieces, rotation=90)
-    axes[0, 0].set_title(f"{labeling.label} (p = {probability:.2f})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    title = f"{labeling.label} (p = {labeling.probabilities.max():.2f})"
+    attention_bars(labeling.attention, labeling.pieces, title, path)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
+from ..errors import UserError
 from .options import add_debug
 
 log = logging.getLogger("seq2seq")
@@ -19,8 +21,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.translator import average
+    from ..models.model_file import average
 
-    n = average(args.checkpoints, args.output)
-    log.info(f"averaged {n} checkpoints into {args.output}")
+    output = Path(args.output)
+    if any(output.resolve() == Path(p).resolve() for p in args.checkpoints if Path(p).exists()):
+        raise UserError(f"the output {output} is one of the inputs; choose a new file name")
+    averaged = average(args.checkpoints)
+    averaged.build()  # its config and weights fit, as every model file's do
+    averaged.write(output)
+    log.info(f"averaged {len(args.checkpoints)} checkpoints into {output}")
     return 0

@@ -19,7 +19,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.curves import plot_runs
+    from ..report.plots import plot_runs
 
     plot_runs(args.run_dirs, args.output)
     log.info(f"wrote {args.output}")

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..deploy.ctranslate2_engine import is_export
-    from ..inference.translator import test
+    from ..inference.test_report import test
     from ..models.model_file import ModelFile
 
     model = args.models[0]

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from .options import add_debug
+
+if TYPE_CHECKING:
+    from ..config.load import Config
+    from ..training.state import Progress
+    from ..training.task import Task
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +36,6 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config.load import load_config
-    from ..training.train import train
 
     cfg = load_config(args.config, args.overrides)
     try:
@@ -38,3 +43,18 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def task_for(cfg: Config) -> Task:
+    """The task the config names, built once; it settles the config (a classifier's label set)."""
+    from ..classify.task import ClassificationTask
+    from ..training.translation_task import TranslationTask
+
+    return {"translate": TranslationTask, "classify": ClassificationTask}[cfg.task](cfg)
+
+
+def train(cfg: Config, resume: bool = False, accept_changed_data: bool = False) -> Progress:
+    """`seq2seq train` in Python: train the config's task (training/train.py's run_training)."""
+    from ..training.train import run_training
+
+    return run_training(task_for(cfg), resume, accept_changed_data)

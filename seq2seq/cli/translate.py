@@ -45,7 +45,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.translator import stream, write_translations
+    from ..inference.output import stream, write_translations
 
     args.sentences = _split_models(args)
     if args.sentences and args.input:

@@ -20,8 +20,8 @@ import torch
 
 from ..data.batches import collate, sorted_batches
 from ..data.tokenizer import Tokenizer
-from ..models.build import Seq2Seq
 from ..models.loss import token_log_probs
+from ..models.seq2seq import Seq2Seq
 
 
 @dataclass(frozen=True)

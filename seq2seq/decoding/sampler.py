@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..models.build import Seq2Seq
+from ..models.seq2seq import Seq2Seq
 from .hypotheses import Hypothesis
 from .search import greedy_search  # its loop, token masking and result rows: k = 1 equals it
 
@@ -49,7 +49,7 @@ def _draw(logp: Tensor, temperature: float, top_k: int, generator: torch.Generat
 
 @dataclass
 class Sampler:
-    """The decoding that `evaluate.translate` runs instead of greedy or beam search when given one:
+    """The decoding that `decoding.translate.translate` runs instead of greedy or beam search when given one:
     sampling with these settings, from a generator seeded once (one chat session, one stream)."""
 
     temperature: float = 1.0

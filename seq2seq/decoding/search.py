@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..models.build import Seq2Seq
+from ..models.seq2seq import Seq2Seq
 from ..special_ids import BOS_ID, EOS_ID, PAD_ID
 from .hypotheses import History, Hypothesis, hypothesis, length_penalty, unfinished_extensions
 

@@ -7,21 +7,15 @@ their original order.
 
 from __future__ import annotations
 
-import copy
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..config.load import SearchConfig
 from ..data.batches import pad_src, sorted_batches
-from ..data.corpus import Corpus
 from ..data.tokenizer import Tokenizer
-from ..models.build import Seq2Seq
-from ..models.loss import sequence_loss
+from ..models.seq2seq import Seq2Seq
 from .hypotheses import Hypothesis
 from .search import beam_search, greedy_search, max_lengths
 
@@ -146,96 +140,3 @@ def _joined(hyps: list[Hypothesis]) -> Hypothesis:
         attention=None,
         finished=all(h.finished for h in hyps),
     )
-
-
-@dataclass(frozen=True)
-class Scores:
-    bleu: float
-    chrf: float
-    ter: float | None
-    signatures: dict[str, str] = field(default_factory=dict)
-    lines: dict[str, str] = field(default_factory=dict)  # as sacrebleu prints them: "BLEU|sig = ..."
-
-
-def score(
-    hypotheses: Sequence[str],
-    references: Sequence[str],
-    lowercase: bool = False,
-    tokenize: str | None = None,
-    with_ter: bool = True,
-) -> Scores:
-    """Corpus BLEU, chrF (and TER) with sacrebleu; defaults: cased BLEU with 13a tokenization.
-    With tokenize="none" the text is tokenized on purpose: no warning that it looks tokenized."""
-    from sacrebleu.metrics import BLEU, CHRF, TER  # here, so translating alone never pays sacrebleu's import
-
-    bleu = BLEU(lowercase=lowercase, tokenize=tokenize, force=tokenize == "none")
-    metrics = {"bleu": bleu, "chrf": CHRF(lowercase=lowercase)}
-    if with_ter:
-        metrics["ter"] = TER()
-    refs = [list(references)]
-    values, signatures, lines = {}, {}, {}
-    for name, metric in metrics.items():
-        result = metric.corpus_score(list(hypotheses), refs)
-        values[name], signatures[name] = result.score, str(metric.get_signature())
-        lines[name] = result.format(signature=signatures[name])
-    return Scores(values["bleu"], values["chrf"], values.get("ter"), signatures, lines)
-
-
-@torch.inference_mode()
-def validation_loss(model: Seq2Seq, corpus: Corpus, batches: list[np.ndarray], autocast) -> tuple[float, int]:
-    """Summed negative log-likelihood (no label smoothing) and token count over these batches."""
-    model.eval()
-    device = next(model.parameters()).device
-    total, tokens = 0.0, 0
-    for indices in batches:
-        batch = corpus.batch(indices).to(device)
-        with autocast():
-            logits = model(batch.src, batch.src_lengths, batch.tgt_in)
-        loss, n = sequence_loss(logits, batch.tgt_out, smoothing=0.0)
-        total, tokens = total + float(loss), tokens + int(n)
-    return total, tokens
-
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def inference_copy(model: Seq2Seq, precision: str) -> Seq2Seq:
-    """The model to decode with: in eval mode and, for bf16/fp16, a copy with weights of that type.
-    Decoding with low-precision weights rather than under autocast spares the casts of every weight
-    at every step; validation and `seq2seq test` both decode this way, so they agree."""
-    if precision == "fp32":
-        return model.eval()
-    decoder = copy.deepcopy(model).to(DTYPES[precision]).eval()
-    for module in decoder.modules():
-        if isinstance(module, nn.RNNBase):
-            _flatten(module)
-    decoder.compile_steps(compiled=False)  # torch.compile would compile each copy anew
-    return decoder
-
-
-def _flatten(rnn: nn.RNNBase) -> None:
-    """Lay a GPU recurrent layer's weights out as the one buffer cuDNN reads them from, once. The
-    copy's weights were cast one by one, and torch's flatten_parameters() skips bf16 weights (its
-    check, torch.backends.cudnn.is_acceptable, admits fp16, fp32 and fp64 only) although cuDNN runs
-    them, so every call would compact them again, with a warning. On the CPU there is nothing to do."""
-    rnn.flatten_parameters()
-    first = rnn._flat_weights[0]
-    if first.is_cuda and first.dtype == torch.bfloat16 and torch.backends.cudnn.enabled:
-        from torch.backends.cudnn.rnn import get_cudnn_mode
-
-        with torch.no_grad():  # what flatten_parameters() does for the types it accepts
-            torch._cudnn_rnn_flatten_weight(
-                rnn._flat_weights,
-                4 if rnn.bias else 2,
-                rnn.input_size,
-                get_cudnn_mode(rnn.mode),
-                rnn.hidden_size,
-                rnn.proj_size,
-                rnn.num_layers,
-                rnn.batch_first,
-                bool(rnn.bidirectional),
-            )
-
-
-def perplexity(nll: float) -> float:
-    return math.exp(min(nll, 50.0))

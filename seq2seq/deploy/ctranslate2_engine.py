@@ -3,7 +3,7 @@
 file; the engine follows from what the path is.
 
 Around the engine everything is ours: the SentencePiece models and config in the directory, lines
-longer than data.max_len translated in parts (`evaluate.translate_lines`), our length limit
+longer than data.max_len translated in parts (`decoding/translate.py`: `translate_lines`), our length limit
 (search.max_len_ratio x source pieces + max_len_offset, one engine call per limit), n-best lists.
 What the engine does differently is said, not hidden: its length penalty divides a hypothesis' score
 by length ** alpha (ours: GNMT's ((5 + length) / 6) ** alpha), a hypothesis cut by the length limit

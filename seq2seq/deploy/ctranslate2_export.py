@@ -21,8 +21,8 @@ import torch
 from ..config.load import Config, save_config
 from ..data.tokenizer import SubwordVocab, Tokenizer
 from ..errors import UserError
+from ..layers.transformer_layers import sinusoid_positions
 from ..models.model_file import ModelFile
-from ..models.transformer import sinusoid_positions
 from ..special_ids import BOS_ID, EOS_ID, SPECIALS, UNK_ID
 
 INSTALL = "pip install 'seq2seq[ctranslate2]' (or pip install ctranslate2)"

@@ -1,17 +1,12 @@
-"""Seq2Seq = encoder + attention decoder; `build_model` is the only place config meets nn (with
-`build_classifier` for task: classify, and `build`, which picks by the task).
-
-Two families sit behind the same interface: recurrent (encoder.py, decoder.py) and the Transformer
-(transformer.py). An encoder maps (src, src_lengths) to an EncoderOutput; a decoder has `prepare`
-(encoder output -> attention memory and initial state), `step` (one target position) and a
-teacher-forced `forward`; memories and states have `select(index)`, so search can reorder them.
-
-Dims: B batch, S source length, T target length, V target vocabulary.
+"""Models from their config: `build_model` is the only place config meets nn (with
+`build_classifier` for task: classify, and `build`, which picks by the task). Each family's parts
+(rnn_encoder.py, rnn_decoder.py, stacked_encoder.py, transformer.py) are joined into a Seq2Seq
+(seq2seq.py), the interface everything above sees.
 """
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
 from ..config.load import ClassifyConfig, Config, DecoderConfig, EncoderConfig, ModelConfig, TransformerConfig
 from ..layers.attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
@@ -20,8 +15,9 @@ from ..layers.multihead import MultiHeadAdditiveAttention, ScaledDotAttention
 from ..layers.readout import MaxoutReadout, TanhReadout
 from ..special_ids import PAD_ID
 from .classifier import AttentionPooling, TextClassifier
-from .rnn_decoder import AttentionDecoder, BahdanauDecoder, DecoderState, LuongDecoder, Memory
+from .rnn_decoder import BahdanauDecoder, LuongDecoder
 from .rnn_encoder import RNNEncoder
+from .seq2seq import Seq2Seq
 from .stacked_encoder import CellRNN, StackedEncoder
 from .transformer import (
     DecoderLayer,
@@ -29,56 +25,9 @@ from .transformer import (
     EncoderLayer,
     TransformerDecoder,
     TransformerEncoder,
-    TransformerMemory,
-    TransformerState,
 )
 
-AnyMemory = Memory | TransformerMemory
-AnyState = DecoderState | TransformerState
-
 _INIT_RANGE = 0.1  # uniform(-0.1, 0.1) for every parameter, as in Luong et al. 2015 (section 4.1)
-
-
-class Seq2Seq(nn.Module):
-    """The interface search and training use: `encode`, `decode_step`, and teacher-forced `forward`."""
-
-    def __init__(
-        self,
-        encoder: RNNEncoder | StackedEncoder | TransformerEncoder,
-        decoder: AttentionDecoder | TransformerDecoder,
-    ):
-        super().__init__()
-        self.encoder = encoder
-        self.decoder = decoder
-
-    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[AnyMemory, AnyState]:
-        """src (B, S), src_lengths (B,) -> attention memory and the decoder's initial state."""
-        return self.decoder.prepare(self.encoder(src, src_lengths))
-
-    def decode_step(
-        self, prev: Tensor, memory: AnyMemory, state: AnyState
-    ) -> tuple[Tensor, AnyState, Tensor]:
-        """prev (B,) -> logits (B, V), next state, attention weights (B, S)."""
-        return self.decoder.step(prev, memory, state)
-
-    def show_head(self, head: int | None) -> None:
-        """Report one attention head's weights from decode_step (None: the heads' average); a
-        ValueError names the heads there are."""
-        self.decoder.show_head(head)
-
-    def compile_steps(self, compiled: bool = True, cuda_graphs: bool = False) -> None:
-        """torch.compile the decoder's step (or, with compiled=False, run it eagerly again); the
-        decoder says whether it has a step to compile (decoder.py, transformer.py)."""
-        self.decoder.compile_steps(compiled, cuda_graphs)
-
-    def forward(
-        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, positions: Tensor | None = None
-    ) -> Tensor:
-        """Teacher forcing: (B, S), (B,), (B, T) -> logits (B, T, V), or (N, V) at the N True
-        `positions` (B, T) only."""
-        memory, state = self.encode(src, src_lengths)
-        logits, _, _ = self.decoder(tgt_in, memory, state, positions)
-        return logits
 
 
 def build(cfg: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq | TextClassifier:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .build import Seq2Seq
+from ..runtime.precision import low_precision_copy
+from .seq2seq import Seq2Seq
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,10 @@ class Ensemble(nn.Module):
     def compile_steps(self, compiled: bool = True, cuda_graphs: bool = False) -> None:
         for model in self.models:
             model.compile_steps(compiled, cuda_graphs)
+
+    def inference_copy(self, precision: str) -> Ensemble:
+        """As Seq2Seq.inference_copy, for every model."""
+        copied = low_precision_copy(self, precision)
+        if copied is not self:
+            copied.compile_steps(compiled=False)
+        return copied

@@ -1,125 +1,21 @@
-"""Training as pictures: `run_dir/curves.png` after every validation, TensorBoard events when
-`train.tensorboard` is on, and several runs' validation BLEU overlaid (`seq2seq plot`).
+"""Training as pictures: `run_dir/curves.png` after every validation (drawn by report/plots.py)
+and TensorBoard events when `train.tensorboard` is on.
 
-Both pictures are drawn from the validation rows alone (the rows of validations.tsv), so they are
-the same after a resume. matplotlib (the `plot` extra) and tensorboard (the `tensorboard` extra)
-are imported inside the functions that use them: without matplotlib a run says once in train.log
-how to get curves.png and goes on.
+Both are made from the validation rows alone (the rows of validations.tsv), so they are the same
+after a resume. tensorboard (the `tensorboard` extra) is imported inside the functions that use it;
+without matplotlib a run says once in train.log how to get curves.png and goes on.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UserError
+from ..report.plots import PLOT_EXTRA, curves_figure, save_figure, score_columns
 
 log = logging.getLogger("seq2seq")
-
-PLOT_EXTRA = "pip install 'seq2seq[plot]'"
-# columns of validations.tsv that every run has; the others are the validator's scores (BLEU, chrF)
-TRAINING_COLUMNS = (
-    "epoch",
-    "step",
-    "train_loss",
-    "valid_loss",
-    "valid_ppl",
-    "lr",
-    "train_tokens",
-    "train_seconds",
-    "elapsed_seconds",
-    "model",
-    "search",
-)
-NAMES = {"bleu": "BLEU", "chrf": "chrF", "macro_f1": "macro-F1"}
-
-
-def score_columns(row: dict) -> list[str]:
-    """The validator's scores in a validation row: BLEU and chrF for translation."""
-    return [k for k in row if k not in TRAINING_COLUMNS]
-
-
-def epoch_rows(rows: Sequence[dict]) -> list[dict]:
-    """The validations after each epoch, without the trials of the end of training (which have no
-    training figures: their train_loss is empty)."""
-    return [r for r in rows if r.get("train_loss") not in ("", None)]
-
-
-def curves_figure(rows: Sequence[dict], title: str = ""):
-    """Left: the validation scores (BLEU, chrF); right: training and validation loss; by epoch."""
-    from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
-    from matplotlib.ticker import MaxNLocator
-
-    rows = epoch_rows(rows)
-    epochs = [float(r["epoch"]) for r in rows]
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    scores, losses = fig.subplots(1, 2)
-    for name, marker in zip(score_columns(rows[0]), "os^vD"):
-        scores.plot(epochs, [float(r[name]) for r in rows], f"{marker}-", label=NAMES.get(name, name))
-    scores.set(xlabel="epoch", ylabel="score", title="validation")
-    losses.plot(epochs, [float(r["train_loss"]) for r in rows], "o-", label="training loss")
-    losses.plot(epochs, [float(r["valid_loss"]) for r in rows], "s-", label="validation loss")
-    losses.set(xlabel="epoch", ylabel="loss per target token", title="loss")
-    for ax in (scores, losses):
-        ax.legend()
-        ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def runs_figure(runs: dict[str, Sequence[dict]]):
-    """Validation BLEU by epoch, one line per run (name -> validation rows)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.subplots()
-    for name, rows in runs.items():
-        rows = epoch_rows(rows)
-        ax.plot([float(r["epoch"]) for r in rows], [float(r["bleu"]) for r in rows], "o-", label=name)
-    ax.set(xlabel="epoch", ylabel="BLEU", title="validation BLEU")
-    ax.grid(alpha=0.3)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend()
-    return fig
-
-
-def save_figure(fig, path: Path) -> None:
-    """Write a PNG atomically: a viewer that reloads it never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
-
-
-def plot_runs(run_dirs: Sequence[str | Path], output: str | Path) -> None:
-    """`seq2seq plot`: overlay the validation BLEU of several runs in one PNG."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UserError(f"seq2seq plot needs matplotlib: {PLOT_EXTRA}") from None
-    output = Path(output)
-    if output.suffix.lower() != ".png":
-        raise UserError(f"-o {output}: the picture is a PNG; give a file name ending in .png")
-    runs = {str(d): read_validations(Path(d)) for d in run_dirs}
-    save_figure(runs_figure(runs), output)
-
-
-def read_validations(run_dir: Path) -> list[dict]:
-    table = run_dir / "validations.tsv"
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir} is not a directory; give run directories of seq2seq train")
-    if not table.exists():
-        raise UserError(f"{run_dir} has no validations.tsv yet; a run writes it after its first validation")
-    with open(table, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    if not rows or not {"epoch", "bleu"} <= set(rows[0]):
-        raise UserError(f"{table} holds no validation rows with epoch and bleu columns")
-    return rows
 
 
 class TrainingPictures:

@@ -22,8 +22,8 @@ import torch
 
 from ..config.load import Config, SearchConfig
 from ..data.tokenizer import Tokenizer
-from ..models.build import Seq2Seq
 from ..models.model_file import ModelFile, save_model
+from ..models.seq2seq import Seq2Seq
 from .kept_models import kept_average
 from .run_dir import RunDir
 from .state import Progress

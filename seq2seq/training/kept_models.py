@@ -11,8 +11,8 @@ import logging
 
 from ..config.load import Config
 from ..data.tokenizer import Tokenizer
-from ..models.build import Seq2Seq
 from ..models.model_file import average, save_model
+from ..models.seq2seq import Seq2Seq
 from .run_dir import RunDir
 
 log = logging.getLogger("seq2seq")

@@ -19,8 +19,8 @@ import torch
 from ..config.load import Config, TrainConfig
 from ..data.tokenizer import Tokenizer
 from ..errors import UserError
-from ..models.build import Seq2Seq
 from ..models.model_file import save_model
+from ..models.seq2seq import Seq2Seq
 from ..runtime.distributed import World
 from .schedule import Schedule
 

@@ -1,9 +1,10 @@
-"""`train(cfg)`: build everything from the config, then loop over epochs: update, validate, save.
+"""`run_training(task)`: build everything from the task's config, then loop over epochs: update,
+validate, save.
 
 The loop is here and reads top to bottom; the rest are calls to their own rooms: where a run is and
-how it resumes exactly (`train_state`), the learning-rate schedule (`schedule`), a diverging run
+how it resumes exactly (`state`), the learning-rate schedule (`schedule`), a diverging run
 (`divergence`), Ctrl-C (`interrupt`), curves.png and TensorBoard (`curves`). What the model predicts
-comes from the config's task, a `Task` (`translation_task`, `classification_task`): the data it
+comes from the task the caller gives, a `Task` (`translation_task`, `classify/task.py`): the data it
 reads, the loss of a batch, and the validator that measures an epoch; the loop never asks which
 task it trains.
 
@@ -25,17 +26,16 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..classify.task import ClassificationTask
-from ..config.load import Config, save_config
+from ..config.load import save_config
 from ..data import batches as data
 from ..data.training_data import whole_updates
-from ..decoding import translate as evaluate
 from ..models.build import build
 from ..models.model_file import save_model
 from ..runtime.device import describe, pick_device, pick_precision, precision_warning
 from ..runtime.distributed import World
 from ..runtime.interrupt import on_interrupt
 from ..runtime.memory import RELEASE_EVERY, release_free_memory
+from ..runtime.precision import DTYPES
 from .curves import TrainingPictures
 from .divergence import check_loss, check_scaler
 from .final_model import choose_final_model
@@ -44,22 +44,15 @@ from .run_dir import RunDir
 from .schedule import Schedule
 from .state import Progress, TrainState, continue_stopped_run, seed
 from .task import Task
-from .translation_task import TranslationTask
 from .validation import report
 
 log = logging.getLogger("seq2seq")
 
 
-def task_for(cfg: Config) -> Task:
-    """The task the config names, built once; it settles the config (a classifier's label set)."""
-    return {"translate": TranslationTask, "classify": ClassificationTask}[cfg.task](cfg)
-
-
 class Trainer:
-    def __init__(self, cfg: Config, run: RunDir, world: World | None = None, task: Task | None = None):
+    def __init__(self, task: Task, run: RunDir, world: World | None = None):
         world = world or World()
-        self.task = task or task_for(cfg)
-        cfg = self.task.cfg
+        self.task, cfg = task, task.cfg
         self.cfg, self.run, self.world = cfg, run, world
         tc = cfg.train
         self.device = torch.device(world.device) if world.size > 1 else pick_device(tc.device, "train.device")
@@ -67,7 +60,7 @@ class Trainer:
         self.autocast = functools.partial(
             torch.autocast,
             self.device.type,
-            dtype=evaluate.DTYPES[self.precision],
+            dtype=DTYPES[self.precision],
             enabled=self.precision != "fp32",
         )
         self.pictures = TrainingPictures(run.path, tc.tensorboard, active=world.is_main)
@@ -258,21 +251,20 @@ class Trainer:
         return self.optimizer.param_groups[0]["lr"]
 
 
-def train(cfg: Config, resume: bool = False, accept_changed_data: bool = False) -> Progress:
-    """Train from a config; with `resume`, continue the run in cfg.run_dir from its last.pt (with
-    `accept_changed_data`, even if a data file's content changed). Started by torchrun, this
-    process is one of several data-parallel workers."""
-    world = World.from_environment(pick_device(cfg.train.device, "train.device").type)
+def run_training(task: Task, resume: bool = False, accept_changed_data: bool = False) -> Progress:
+    """Train the task's model as its config says; with `resume`, continue the run in its run_dir
+    from last.pt (with `accept_changed_data`, even if a data file's content changed). Started by
+    torchrun, this process is one of several data-parallel workers."""
+    world = World.from_environment(pick_device(task.cfg.train.device, "train.device").type)
     try:
-        return _train(cfg, resume, world, accept_changed_data)
+        return _train(task, resume, world, accept_changed_data)
     finally:
         world.close()  # a process group left alive at exit can abort the interpreter
 
 
-def _train(cfg: Config, resume: bool, world: World, accept_changed_data: bool) -> Progress:
+def _train(task: Task, resume: bool, world: World, accept_changed_data: bool) -> Progress:
     if not world.is_main:
         log.setLevel(logging.WARNING)
-    task = task_for(cfg)
     cfg = task.cfg
     run = RunDir.check(cfg, resume, accept_changed_data)
     world.barrier()  # every process has looked at the run directory before the first one writes to it
@@ -282,7 +274,7 @@ def _train(cfg: Config, resume: bool, world: World, accept_changed_data: bool) -
     seed(cfg.train.seed + world.rank)  # each process its own dropout masks
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    trainer = Trainer(cfg, run, world, task)
+    trainer = Trainer(task, run, world)
     try:
         if run.resume_from is not None:
             trainer.model.load_state_dict(run.resume_from.weights)

@@ -19,13 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..config.load import Config, SearchConfig
-from ..data import batches as data
+from ..data.batches import sorted_batches
 from ..data.corpus import Corpus
 from ..data.tokenizer import Tokenizer
-from ..decoding import translate as evaluate
-from ..models.build import Seq2Seq
+from ..decoding.translate import translate
+from ..models.loss import sequence_loss
+from ..models.seq2seq import Seq2Seq
+from ..report.metrics import perplexity, score
 from ..runtime.device import pick_precision
 from ..runtime.distributed import World
 from .state import Progress
@@ -81,29 +84,27 @@ class Validator:
         search = search or self.epoch_search()
         start = time.perf_counter()
         lengths = np.maximum(self.corpus.src_lengths, self.corpus.tgt_lengths) + 1
-        batches = data.sorted_batches(lengths, cfg.data.batch_tokens, cfg.data.batch_sentences)
+        batches = sorted_batches(lengths, cfg.data.batch_tokens, cfg.data.batch_sentences)
         total, tokens = world.sum(
-            list(
-                evaluate.validation_loss(model, self.corpus, batches[world.rank :: world.size], self.autocast)
-            )
+            list(validation_loss(model, self.corpus, batches[world.rank :: world.size], self.autocast))
         )
         nll = total / max(tokens, 1)
         device = next(model.parameters()).device
-        decoder = evaluate.inference_copy(model, pick_precision(cfg.train.precision, device))
+        decoder = model.inference_copy(pick_precision(cfg.train.precision, device))
         share = math.ceil(len(self.src) / world.size)
         mine = self.src[world.rank * share : (world.rank + 1) * share]
         translations = [
             t
             for part in world.gather(
-                evaluate.translate(decoder, self.tokenizer, mine, search, max_src_len=cfg.data.max_len)
+                translate(decoder, self.tokenizer, mine, search, max_src_len=cfg.data.max_len)
             )
             for t in part
         ]
-        scores = evaluate.score([t.text for t in translations], self.ref, with_ter=False)
+        scores = score([t.text for t in translations], self.ref, with_ter=False)
         model.train()
         metrics = {
             "valid_loss": round(nll, 4),
-            "valid_ppl": round(evaluate.perplexity(nll), 3),
+            "valid_ppl": round(perplexity(nll), 3),
             "bleu": round(scores.bleu, 2),
             "chrf": round(scores.chrf, 2),
         }
@@ -157,3 +158,18 @@ def report(
             "search": result.search,
         }
     )
+
+
+@torch.inference_mode()
+def validation_loss(model: Seq2Seq, corpus: Corpus, batches: list[np.ndarray], autocast) -> tuple[float, int]:
+    """Summed negative log-likelihood (no label smoothing) and token count over these batches."""
+    model.eval()
+    device = next(model.parameters()).device
+    total, tokens = 0.0, 0
+    for indices in batches:
+        batch = corpus.batch(indices).to(device)
+        with autocast():
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+        loss, n = sequence_loss(logits, batch.tgt_out, smoothing=0.0)
+        total, tokens = total + float(loss), tokens + int(n)
+    return total, tokens

@@ -1,0 +1,1 @@
+"""What a person reads: scores (sacrebleu) and pictures (matplotlib), from plain values."""
