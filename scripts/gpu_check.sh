@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything to check and measure on a lent GPU machine, in one command (DEVELOPERS.md):
-#   1. tests/test_cuda.py (training in fp32/bf16/fp16, resume, CPU == GPU decoding, compiled == eager)
+#   1. tests/system/test_cuda.py (training in fp32/bf16/fp16, resume, CPU == GPU decoding, compiled == eager)
 #   2. training throughput of the reference model, eager and compiled, batches of 64 and 512
 #   3. decoding speed on test2016, greedy and beam 5, eager and compiled
 #   4. the LSTM-Luong batch-256 recipe, trained for a fixed time, then test2016 LT BLEU
@@ -25,7 +25,7 @@ if [ "$QUICK" = 1 ]; then
   done
   DATA="$SMALL"
   TINY=(--set tokenizer.vocab_size=500)
-  BATCHES="64 256"; COMPILES="false"  # inductor compiles for minutes on a CPU; tests/test_compiled_steps.py covers it
+  BATCHES="64 256"; COMPILES="false"  # inductor compiles for minutes on a CPU; tests/unit/models/test_compiled_steps.py covers it
 else
   STEPS=150; TRAIN_SECONDS=90; TINY=(); BATCHES="64 512"; COMPILES="false true"
 fi
@@ -34,8 +34,8 @@ log "environment"
 python3 -c "import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))" \
   | tee -a "$OUT/gpu_check.log"
 
-log "tests/test_cuda.py"
-SEQ2SEQ_TEST_CUDA_DEVICE="$DEVICE" python3 -m pytest -q tests/test_cuda.py tests/test_compiled_steps.py \
+log "tests/system/test_cuda.py"
+SEQ2SEQ_TEST_CUDA_DEVICE="$DEVICE" python3 -m pytest -q tests/system/test_cuda.py tests/unit/models/test_compiled_steps.py \
   > "$OUT/tests.log" 2>&1
 echo "tests exit $?" | tee -a "$OUT/gpu_check.log"
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from helpers import ROOT
+
+README = ROOT / "README.md"
 
 MESSAGES = {
     # stopping and resuming training (test_resume.py, test_distributed.py)

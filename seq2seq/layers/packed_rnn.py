@@ -6,7 +6,7 @@ in one product, then per step a `narrow` of them, the recurrent product and the 
 differentiates every `narrow` into a zero tensor the size of all the projections, so the backward
 costs steps x tokens. `run_packed` performs the same operations in the same order on the module's
 own parameters, but takes the steps' slices with one `split` (one backward for all): the outputs
-and every gradient are bit-identical to the module's (tests/test_packed_rnn.py), and the encoder's
+and every gradient are bit-identical to the module's (tests/unit/layers/test_packed_rnn.py), and the encoder's
 update is faster. Dims: N packed tokens, B batch, H hidden size, G gates x H.
 """
 

@@ -8,7 +8,7 @@ becomes best.pt with that setting in its config, so `test` and `translate` decod
 is a line of train.log and a row of validations.tsv (its `model` and `search` columns say which).
 
 A run resumed with more epochs must never let a worse epoch replace the chosen model: the average's
-score by the validation after each epoch raises `progress.best_bleu`, which a later epoch has to
+score by the validation after each epoch raises `progress.best_score`, which a later epoch has to
 beat to be saved as best.pt; the next end of the run chooses again, among the newer candidates and
 the model chosen before.
 """
@@ -71,7 +71,7 @@ def choose_final_model(
         if searches != [None]:  # its score as the epochs were scored: what a later epoch must beat
             result = validator.validate(model)
             log.info(f"{label}: {validator.metric} {result.score:.2f} ({result.search or 'validation'})")
-            progress.best_bleu = max(progress.best_bleu, result.score)
+            progress.best_score = max(progress.best_score, result.score)
         candidates.append(average)
     if len(candidates) < 2 and searches == [None]:
         model.load_state_dict(trained)
@@ -92,7 +92,7 @@ def choose_final_model(
     how = f", {chosen.result.search}" if chosen.result.search else ""
     log.info(f"chosen for {run.best}: {chosen.model}{how} ({validator.metric} {chosen.result.score:.2f})")
     if chosen.search is None:  # scored as the epochs are: a later epoch must beat it
-        progress.best_bleu = max(progress.best_bleu, chosen.result.score)
+        progress.best_score = max(progress.best_score, chosen.result.score)
     progress.best_model, progress.chosen_at = chosen.model, progress.step
     model.load_state_dict(trained)
     return True

@@ -35,19 +35,26 @@ class Progress:
     epoch_loss: float = 0.0  # summed training loss of this epoch so far
     epoch_tokens: int = 0
     epoch_seconds: float = 0.0  # pure training time of this epoch so far
-    # the best validation score (BLEU for translation); the name is part of last.pt's format
-    best_bleu: float = float("-inf")
+    best_score: float = float("-inf")  # the best validation score: BLEU, or a classifier's macro-F1
     bad_validations: int = 0  # validations since the score last improved
     elapsed: float = 0.0  # seconds of earlier processes of this run
     history: list[dict] = field(default_factory=list)  # one row per validation
     best_model: str = ""  # what best.pt holds: "epoch 7", or the model the end of training chose
     chosen_at: int = -1  # the update at which the end of training last chose best.pt
 
+    @classmethod
+    def from_saved(cls, saved: dict) -> Progress:
+        """The progress a last.pt holds; one written before best_score was named so calls it best_bleu."""
+        saved = dict(saved)
+        if "best_bleu" in saved:
+            saved["best_score"] = saved.pop("best_bleu")
+        return cls(**saved)
+
     def record_validation(self, row: dict, score: float) -> bool:
         """Add a validation's row; True if its score (higher is better) is the best so far."""
-        improved = score > self.best_bleu
-        self.best_bleu, self.bad_validations = (
-            (score, 0) if improved else (self.best_bleu, self.bad_validations + 1)
+        improved = score > self.best_score
+        self.best_score, self.bad_validations = (
+            (score, 0) if improved else (self.best_score, self.bad_validations + 1)
         )
         if improved:
             self.best_model = row.get("model", "")
@@ -100,7 +107,7 @@ class TrainState:
                 f"(now {self.world.size}): each one's random generators and share of the data must match"
             )
         _set_rng_state(state["rng"][self.world.rank])
-        self.progress = Progress(**state["progress"])
+        self.progress = Progress.from_saved(state["progress"])
         self.saved_step = self.progress.step
         self.started = time.monotonic()
 

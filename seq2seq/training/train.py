@@ -239,7 +239,7 @@ class Trainer:
         if patience and self.progress.bad_validations >= patience:
             log.info(
                 f"early stopping: no {self.validator.metric} gain in {patience} validations "
-                f"(best {self.progress.best_bleu:.2f})"
+                f"(best {self.progress.best_score:.2f})"
             )
             return True
         return False
@@ -294,6 +294,6 @@ def _train(task: Task, resume: bool, world: World, accept_changed_data: bool) ->
     finally:
         trainer.close()
     log.info(
-        f"done: best validation {trainer.validator.metric} {progress.best_bleu:.2f}, model in {run.best}"
+        f"done: best validation {trainer.validator.metric} {progress.best_score:.2f}, model in {run.best}"
     )
     return progress

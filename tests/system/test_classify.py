@@ -14,22 +14,19 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from helpers import ROOT, assert_attention_plots, cli, kept_globals, same_from_arguments_file_and_pipe
 from readme_messages import message
 
 import seq2seq.classify.task
 from seq2seq.classify.labeler import Labeler
 from seq2seq.classify.labeler import test as labeler_test
 from seq2seq.classify.predict import predict
-from seq2seq.cli.main import main
 from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict, load_config
 from seq2seq.data.batches import read_lines
@@ -81,18 +78,10 @@ def trained(tmp_path_factory):
     """A classifier trained on 1,500 toy sentences; its run directory, config and progress."""
     root = tmp_path_factory.mktemp("classify")
     write_head(root, 1500)
-    threads = torch.get_num_threads()
     cfg = config_from_dict(classifier_config(root))
-    progress = train(cfg)
-    torch.set_num_threads(threads)
+    with kept_globals():
+        progress = train(cfg)
     return root, cfg, progress
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 # ---------------------------------------------------------------- training
@@ -103,7 +92,7 @@ def test_training_learns_the_toy_task_and_saves_the_labels(trained):
     accuracies = [row["accuracy"] for row in progress.history]
     assert accuracies[0] < 90, "the task is not solved after a single epoch"
     assert max(accuracies) >= 95, f"validation accuracy per epoch: {accuracies}"
-    assert progress.best_bleu == max(row["macro_f1"] for row in progress.history)  # best.pt by macro-F1
+    assert progress.best_score == max(row["macro_f1"] for row in progress.history)  # best.pt by macro-F1
 
     run = root / "run"
     saved = load_config(run / "config.yaml")
@@ -122,16 +111,8 @@ def test_training_learns_the_toy_task_and_saves_the_labels(trained):
 def test_test_scores_the_best_model_as_validation_did(trained, capsys, restore_globals):
     root, cfg, progress = trained
     best = max(progress.history, key=lambda r: r["macro_f1"])
-    code, out, _ = cli(
-        capsys,
-        "test",
-        root / "run" / "best.pt",
-        "--src",
-        TOY / "valid.txt",
-        "--ref",
-        TOY / "valid.labels",
-        "--json",
-    )
+    model, src, ref = root / "run" / "best.pt", TOY / "valid.txt", TOY / "valid.labels"
+    code, out, _ = cli(capsys, "test", model, "--src", src, "--ref", ref, "--json")
     assert code == 0
     result = json.loads(out)
     assert result["accuracy"] == pytest.approx(best["accuracy"], abs=0.005)
@@ -146,11 +127,11 @@ def test_test_prints_the_figures_the_per_label_table_and_the_confusion_matrix(
     trained, capsys, restore_globals
 ):
     root, _, _ = trained
-    predictions = root / "predicted.labels"
+    model, predictions = root / "run" / "best.pt", root / "predicted.labels"
     code, out, _ = cli(
         capsys,
         "test",
-        root / "run" / "best.pt",
+        model,
         "--src",
         TOY / "test.txt",
         "--ref",
@@ -172,26 +153,10 @@ def test_classify_arguments_file_and_pipe_give_the_same_labels(trained, capsys, 
     root, _, _ = trained
     model = root / "run" / "best.pt"
     texts = read_lines(TOY / "test.txt")[:6] + [""]
-    code, from_args, _ = cli(capsys, "classify", model, *texts)
-    assert code == 0
+    from_args = same_from_arguments_file_and_pipe(capsys, "classify", model, texts, root)
     lines = from_args.splitlines()
     assert len(lines) == 7 and set(lines[:6]) <= set(LABELS) and lines[6] == ""  # a blank line: no label
     assert lines[:6] == read_lines(TOY / "test.labels")[:6]  # the trained model gets these right
-
-    (root / "in.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
-    code, _, _ = cli(capsys, "classify", model, "-i", root / "in.txt", "-o", root / "out.txt")
-    assert code == 0
-    assert (root / "out.txt").read_text(encoding="utf-8") == from_args
-
-    piped = subprocess.run(
-        [sys.executable, "-m", "seq2seq", "classify", str(model)],
-        input="".join(t + "\n" for t in texts),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert piped.returncode == 0, piped.stderr
-    assert piped.stdout == from_args
 
 
 def test_classify_jsonl_holds_probabilities_and_the_attention_over_the_pieces(
@@ -220,9 +185,7 @@ def test_classify_plots_attention_bars(trained, capsys, restore_globals):
         capsys, "classify", root / "run" / "best.pt", "--plot-attention", root / "plots", "a", "b c"
     )
     assert code == 0
-    pngs = sorted(p.name for p in (root / "plots").iterdir())
-    assert pngs == ["line000001.png", "line000002.png"]
-    assert all((root / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert_attention_plots(root / "plots", 2)
 
 
 # ---------------------------------------------------------------- one-line errors

@@ -6,11 +6,10 @@ CTranslate2 cannot run is refused in one line; the directory holds all it needs.
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
-from conftest import kept_globals, write_reversal
+from helpers import cli, kept_globals, reversal_config, reversal_corpus
 
 from seq2seq.cli.main import main
 from seq2seq.cli.train import train
@@ -26,27 +25,18 @@ ctranslate2 = pytest.importorskip("ctranslate2")
 @pytest.fixture(scope="module")
 def transformer(tmp_path_factory):
     """A small Transformer trained a little on the reversal task (outputs that end, not noise)."""
-    root = tmp_path_factory.mktemp("ct2")
-    rng = random.Random(0)
-    write_reversal(root / "train.src", root / "train.tgt", 600, rng)
-    write_reversal(root / "valid.src", root / "valid.tgt", 40, rng)
-    raw = {
-        "run_dir": str(root / "run"),
-        "cache_dir": str(root / "cache"),
-        "data": {
-            f"{s}_{side}": str(root / f"{s}.{side}") for s in ("train", "valid") for side in ("src", "tgt")
-        }
-        | {"batch_tokens": 400},
-        "tokenizer": {"vocab_size": 20},
-        "model": {
+    root = reversal_corpus(tmp_path_factory.mktemp("ct2"), 600, 40)
+    raw = reversal_config(
+        root,
+        data={"batch_tokens": 400},
+        model={
             "architecture": "transformer",
             "transformer": {"encoder_layers": 2, "decoder_layers": 2, "d_model": 32, "heads": 4, "d_ff": 64},
             "tie_tgt_embeddings": True,
             "tie_src_tgt_embeddings": True,
         },
-        "train": {"epochs": 10, "lr": 0.005, "schedule": "warmup_decay", "warmup_steps": 50, "threads": 1},
-        "search": {"beam_size": 2},
-    }
+        train={"epochs": 10, "lr": 0.005, "schedule": "warmup_decay", "warmup_steps": 50},
+    )
     with kept_globals():
         train(config_from_dict(raw))
     return root
@@ -131,13 +121,6 @@ def exported(transformer, tmp_path_factory):
     return out
 
 
-def _cli(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
-
-
 def test_translate_and_test_take_an_export_as_they_take_the_model_file(
     transformer, exported, capsys, restore_globals
 ):
@@ -145,19 +128,19 @@ def test_translate_and_test_take_an_export_as_they_take_the_model_file(
     model, src = transformer / "run" / "best.pt", transformer / "valid.src"
     lines = read_lines(src)[:10]
     options = ["--greedy", "--length-penalty", "0"]
-    code, ours, _ = _cli(capsys, "translate", model, *lines, *options)
+    code, ours, _ = cli(capsys, "translate", model, *lines, *options)
     assert code == 0
-    code, theirs, _ = _cli(capsys, "translate", exported, *lines, *options)
+    code, theirs, _ = cli(capsys, "translate", exported, *lines, *options)
     assert code == 0 and theirs == ours
     results = []
     for path in (model, exported):
-        code, out, _ = _cli(
+        code, out, _ = cli(
             capsys, "test", path, "--src", src, "--ref", transformer / "valid.tgt", "--json", *options
         )
         assert code == 0
         results.append(json.loads(out))
     assert results[1]["bleu"] == pytest.approx(results[0]["bleu"], abs=0.5)
-    code, out, _ = _cli(capsys, "translate", exported, "--n-best", "3", "--beam", "4", *lines[:2])
+    code, out, _ = cli(capsys, "translate", exported, "--n-best", "3", "--beam", "4", *lines[:2])
     assert code == 0 and len(out.splitlines()) == 2
 
 
@@ -170,6 +153,6 @@ def test_what_an_export_cannot_do_is_one_line(transformer, exported, capsys, res
         (["score", exported, "--src", src, "--tgt", tgt], "needs a model file"),
     ]
     for argv, words in cases:
-        code, _, err = _cli(capsys, *argv)
+        code, _, err = cli(capsys, *argv)
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and words in lines[0], (argv, err)

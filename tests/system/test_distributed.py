@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import write_reversal
+from helpers import reversal_config, reversal_corpus, tiny_model
 from readme_messages import MESSAGES
 
 from seq2seq.models.model_file import ModelFile
@@ -30,28 +29,13 @@ TIMING = {"train_seconds", "elapsed_seconds"}
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ddp")
-    rng = random.Random(0)
-    write_reversal(root / "train.src", root / "train.tgt", 205, rng)  # 23 batches an epoch
-    write_reversal(root / "valid.src", root / "valid.tgt", 20, rng)
-    config = {
-        "run_dir": "run",
-        "cache_dir": "cache",
-        "data": {
-            "train_src": "train.src",
-            "train_tgt": "train.tgt",
-            "valid_src": "valid.src",
-            "valid_tgt": "valid.tgt",
-            "batch_tokens": 100,
-        },
-        "tokenizer": {"vocab_size": 20},
-        "model": {
-            "encoder": {"emb_size": 8, "hidden_size": 8, "dropout": 0.0},
-            "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8, "dropout": 0.0},
-        },
-        "train": {"epochs": 3, "lr": 0.02, "examples": 0, "threads": 1},
-        "search": {"beam_size": 2},
-    }
+    root = reversal_corpus(tmp_path_factory.mktemp("ddp"), 205, 20)  # 23 batches an epoch
+    config = reversal_config(
+        Path(),  # paths relative to the directory the runs start in
+        data={"batch_tokens": 100},
+        model=tiny_model(dropout=0.0),
+        train={"epochs": 3, "lr": 0.02},
+    )
     (root / "toy.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return root
 

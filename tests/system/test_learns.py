@@ -8,10 +8,9 @@ epochs over 2000 pairs (about 10 s on 2 CPU cores, for every seed tried); the te
 from __future__ import annotations
 
 import csv
-import random
 
 import pytest
-from conftest import write_reversal
+from helpers import reversal_config, reversal_corpus, tiny_model
 
 from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict, load_config
@@ -24,40 +23,15 @@ EPOCHS = 12
 
 
 def test_training_learns_to_reverse(tmp_path, restore_globals):
-    rng = random.Random(0)
-    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 2000, rng)
-    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 100, rng)
+    reversal_corpus(tmp_path, 2000, 100)
     cfg = config_from_dict(
-        {
-            "run_dir": str(tmp_path / "run"),
-            "cache_dir": str(tmp_path / "cache"),
-            "data": {
-                "train_src": str(tmp_path / "train.src"),
-                "train_tgt": str(tmp_path / "train.tgt"),
-                "valid_src": str(tmp_path / "valid.src"),
-                "valid_tgt": str(tmp_path / "valid.tgt"),
-                "batch_tokens": 400,
-            },
-            "tokenizer": {"vocab_size": 20},
-            "model": {
-                "encoder": {"emb_size": 32, "hidden_size": 32, "dropout": 0.0},
-                "decoder": {
-                    "emb_size": 32,
-                    "hidden_size": 64,
-                    "attention_size": 32,
-                    "dropout": 0.0,
-                },
-            },
-            "train": {
-                "epochs": EPOCHS,
-                "lr": 0.01,
-                "label_smoothing": 0.0,
-                "examples": 1,
-                "threads": 1,
-                "seed": 1,
-            },
-            "search": {"beam_size": 3},
-        }
+        reversal_config(
+            tmp_path,
+            data={"batch_tokens": 400},
+            model=tiny_model(32, dropout=0.0),
+            train={"epochs": EPOCHS, "lr": 0.01, "label_smoothing": 0.0, "examples": 1, "seed": 1},
+            search={"beam_size": 3},
+        )
     )
 
     progress = train(cfg)
@@ -65,7 +39,7 @@ def test_training_learns_to_reverse(tmp_path, restore_globals):
     bleus = [row["bleu"] for row in progress.history]
     assert len(bleus) == EPOCHS
     assert bleus[0] < 20, "the task is not solved before training"
-    assert progress.best_bleu >= 90, f"validation BLEU per epoch: {bleus}"
+    assert progress.best_score >= 90, f"validation BLEU per epoch: {bleus}"
 
     run = tmp_path / "run"
     for name in ("best.pt", "last.pt", "config.yaml", "validations.tsv", "train.log"):
@@ -86,4 +60,4 @@ def test_training_learns_to_reverse(tmp_path, restore_globals):
     hypotheses = [
         t.text for t in translate(model, tokenizer, sources, cfg.search, max_src_len=cfg.data.max_len)
     ]
-    assert score(hypotheses, references, with_ter=False).bleu == pytest.approx(progress.best_bleu, abs=0.01)
+    assert score(hypotheses, references, with_ter=False).bleu == pytest.approx(progress.best_score, abs=0.01)

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "model_files_v1"
+FIXTURES = ROOT / "tests" / "fixtures" / "model_files_v1"
 
 
 def _translate(model: Path, *options: str) -> str:

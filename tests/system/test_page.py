@@ -6,25 +6,14 @@ Skipped only where /usr/bin/chromium is absent (README's test command installs i
 
 from __future__ import annotations
 
-import json
 import re
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from serving import ServerProcess
-
-from seq2seq.cli.main import main
+from helpers import ServerProcess, translate_jsonl
 
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-def translate_cli(capsys, model, lines: list[str]) -> list[dict]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["translate", str(model), "--format", "jsonl", *lines])
-    out, err = capsys.readouterr()
-    assert exit_info.value.code == 0, err
-    return [json.loads(line) for line in out.splitlines()]
 
 
 def test_the_page_loads_nothing_from_elsewhere():
@@ -40,7 +29,7 @@ def test_the_page_translates_and_shows_the_attention_of_a_chosen_sentence(
     pytest.importorskip("fastapi")
     sync_api = pytest.importorskip("playwright.sync_api")
     lines = ["ba ce di", "fo ga"]
-    expected = translate_cli(capsys, model_file, lines)
+    expected = translate_jsonl(capsys, model_file, lines)
     with ServerProcess(model_file) as server, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import write_reversal
+from helpers import ROOT, reversal_config, reversal_corpus, tiny_model
 from readme_messages import MESSAGES, message, pattern
 
 import seq2seq.models.model_file
@@ -47,41 +47,25 @@ TIMING_COLUMNS = {"train_seconds", "elapsed_seconds"}
 
 
 def toy_config(root: Path, run_dir: str = "run", **train_settings) -> dict:
-    return {
-        "run_dir": str(root / run_dir),
-        "cache_dir": str(root / "cache"),
-        "data": {
-            "train_src": str(root / "train.src"),
-            "train_tgt": str(root / "train.tgt"),
-            "valid_src": str(root / "valid.src"),
-            "valid_tgt": str(root / "valid.tgt"),
-            "batch_tokens": 100,
-        },
-        "tokenizer": {"vocab_size": 20},
-        "model": {
-            "encoder": {"emb_size": 8, "hidden_size": 8, "dropout": 0.2},
-            "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8, "dropout": 0.2},
-        },
-        "train": {
+    return reversal_config(
+        root,
+        run_dir,
+        data={"batch_tokens": 100},
+        model=tiny_model(dropout=0.2),
+        train={
             "epochs": EPOCHS,
             "lr": 0.01,
-            "examples": 0,
-            "threads": 1,
             "checkpoint_every": CHECKPOINT_EVERY,
             "log_every": 1,  # train.log shows every update: the subprocess tests watch it
         }
         | train_settings,
-        "search": {"beam_size": 2},
-    }
+    )
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
     """A directory with the toy corpus and toy.yaml; runs go in subdirectories, one shared cache."""
-    root = tmp_path_factory.mktemp("toy")
-    rng = random.Random(0)
-    write_reversal(root / "train.src", root / "train.tgt", 200, rng)
-    write_reversal(root / "valid.src", root / "valid.tgt", 10, rng)
+    root = reversal_corpus(tmp_path_factory.mktemp("toy"), 200, 10)
     (root / "toy.yaml").write_text(yaml.safe_dump(toy_config(root)), encoding="utf-8")
     return root
 
@@ -324,7 +308,7 @@ def test_resuming_on_changed_data_is_refused_unless_accepted(toy, tmp_path, rest
 def test_readme_lists_the_keys_that_may_change_on_resume():
     from seq2seq.training.run_dir import SAFE_TO_CHANGE
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start = readme.index("only settings that do not change what was computed so far may differ")
     listed = re.findall(r"`([a-z_.]+\.?\*?)`", readme[start : readme.index("\n- ", start)])
     assert sorted(k.rstrip("*") for k in listed) == sorted(SAFE_TO_CHANGE)
@@ -543,7 +527,7 @@ def test_raising_the_epochs_of_an_early_stopped_run_continues_it(toy, tmp_path, 
     raw["train"]["epochs"] = 8
     progress = train(config_from_dict(raw), resume=True)
 
-    assert progress.epoch == 4 and progress.best_bleu == 12.0
+    assert progress.epoch == 4 and progress.best_score == 12.0
     assert [float(r["bleu"]) for r in validations(tmp_path / "run")] == [10.0, 5.0, 12.0, 11.0]
     log = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
     assert "train.epochs raised from 5 to 8: continuing" in log

@@ -2,7 +2,7 @@
 settings; every bad request is a 4xx with one line and the server keeps serving; concurrent
 requests share decoding calls; a full queue is 503 with Retry-After; SIGTERM drains and exits 0.
 
-Servers run as real processes on free ports of 127.0.0.1 (tests/serving.py), on the tiny untrained
+Servers run as real processes on free ports of 127.0.0.1 (tests/helpers.py), on the tiny untrained
 model, and each test stops the servers it starts."""
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import torch
-from conftest import make_pairs
+from helpers import ServerProcess, cli, make_pairs, translate_jsonl
 from readme_messages import MESSAGES, message
-from serving import ServerProcess
 
-from seq2seq.cli.main import main
 from seq2seq.models.build import build_model
 from seq2seq.models.model_file import load_model, save_model
 from seq2seq.serving.api import language
@@ -48,15 +46,6 @@ def server(model_file):
         str(WAIT_MS),
     ) as s:
         yield s
-
-
-def translate_cli(capsys, model, lines: list[str], *options: str) -> list[dict]:
-    """What `seq2seq translate --format jsonl` says for these lines."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(["translate", str(model), "--format", "jsonl", *options, *lines])
-    out, err = capsys.readouterr()
-    assert exit_info.value.code == 0, err
-    return [json.loads(line) for line in out.splitlines()]
 
 
 # ---------------------------------------------------------------- answers
@@ -87,7 +76,7 @@ def test_translations_equal_the_translate_command(
 ):
     src, _ = make_pairs(5, seed=11)
     lines = [*src, "", "ba ce di fo ga he ji ka le ma ne pi"]  # an empty line; a line cut into parts
-    expected = translate_cli(capsys, model_file, lines, *options)
+    expected = translate_jsonl(capsys, model_file, lines, *options)
     status, answer, _ = server.post({"text": lines, **request_fields})
     assert status == 200
     got = answer["translations"]
@@ -102,7 +91,7 @@ def test_translations_equal_the_translate_command(
 
 def test_n_best_lists_the_hypotheses_of_the_translate_command(server, model_file, capsys, restore_globals):
     lines, _ = make_pairs(3, seed=12, max_words=4)
-    expected = translate_cli(capsys, model_file, lines, "--beam", "4", "--n-best", "3")
+    expected = translate_jsonl(capsys, model_file, lines, "--beam", "4", "--n-best", "3")
     status, answer, _ = server.post({"text": lines, "beam_size": 4, "n_best": 3})
     assert status == 200
     for t, e in zip(answer["translations"], expected):
@@ -114,7 +103,7 @@ def test_n_best_lists_the_hypotheses_of_the_translate_command(server, model_file
 
 
 def test_attention_covers_the_pieces_of_both_sides(server, model_file, capsys, restore_globals):
-    (expected,) = translate_cli(capsys, model_file, ["ba ce di"])
+    (expected,) = translate_jsonl(capsys, model_file, ["ba ce di"])
     status, answer, _ = server.post({"text": ["ba ce di"], "attention": True})
     assert status == 200
     attention = answer["translations"][0]["attention"]
@@ -146,7 +135,7 @@ def test_concurrent_requests_share_decoding_calls_and_each_gets_its_own_answer(
     server, model_file, capsys, restore_globals
 ):
     src, _ = make_pairs(32, seed=13)
-    expected = [e["hypotheses"][0]["text"] for e in translate_cli(capsys, model_file, src)]
+    expected = [e["hypotheses"][0]["text"] for e in translate_jsonl(capsys, model_file, src)]
     before = server.get("/stats")
     start = threading.Barrier(32)
 
@@ -241,7 +230,7 @@ def test_a_huge_chunked_body_is_refused_while_it_arrives(server):
 
 
 def test_after_the_bad_requests_it_still_translates(server, model_file, capsys, restore_globals):
-    (expected,) = translate_cli(capsys, model_file, ["ba ce"])
+    (expected,) = translate_jsonl(capsys, model_file, ["ba ce"])
     status, answer, _ = server.post({"text": ["ba ce"]})
     assert status == 200 and answer["translations"][0]["text"] == expected["hypotheses"][0]["text"]
 
@@ -264,7 +253,7 @@ def test_a_full_queue_answers_503_with_retry_after(model_file):
 
 def test_sigterm_finishes_the_requests_in_flight_then_exits_0(model_file, capsys, restore_globals):
     lines, _ = make_pairs(6, seed=14)
-    expected = [e["hypotheses"][0]["text"] for e in translate_cli(capsys, model_file, lines)]
+    expected = [e["hypotheses"][0]["text"] for e in translate_jsonl(capsys, model_file, lines)]
     server = ServerProcess(model_file, "--batch-wait-ms", "1500")
     try:
         in_flight = ThreadPoolExecutor(1).submit(server.post, {"text": lines})
@@ -294,25 +283,19 @@ def _wait_until(condition, timeout: float = 60) -> None:
 # ---------------------------------------------------------------- user errors at start
 
 
-def serve_cli(capsys, *argv) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["serve", *map(str, argv)])
-    return exit_info.value.code, capsys.readouterr().err
-
-
 def test_a_port_in_use_is_one_line(model_file, capsys, restore_globals):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, err = serve_cli(capsys, model_file, "--port", port)
+        code, _, err = cli(capsys, "serve", model_file, "--port", port)
     assert code == 2
     assert err == message("port-in-use").replace("127.0.0.1:8000", f"127.0.0.1:{port}") + "\n"
 
 
 def test_without_the_serve_extra_the_error_names_it(model_file, capsys, restore_globals, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)
-    code, err = serve_cli(capsys, model_file, "--port", 0)
+    code, _, err = cli(capsys, "serve", model_file, "--port", 0)
     assert code == 2
     assert err == message("serve-extra-missing") + "\n"
 
@@ -331,12 +314,8 @@ def test_several_models_serve_as_the_ensemble_translate_makes(
     model_file, other_model, capsys, restore_globals
 ):
     lines, _ = make_pairs(4, seed=15, max_words=4)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["translate", str(model_file), str(other_model), "--format", "jsonl", *lines])
-    out, err = capsys.readouterr()
-    assert exit_info.value.code == 0, err
-    expected = [json.loads(line)["hypotheses"][0] for line in out.splitlines()]
-    alone = [e["hypotheses"][0]["text"] for e in translate_cli(capsys, model_file, lines)]
+    expected = [e["hypotheses"][0] for e in translate_jsonl(capsys, [model_file, other_model], lines)]
+    alone = [e["hypotheses"][0]["text"] for e in translate_jsonl(capsys, model_file, lines)]
     assert [e["text"] for e in expected] != alone  # the partner changes the translations
     with ServerProcess([model_file, other_model]) as server:
         assert server.get("/info")["models"] == [model_file.name, other_model.name]
@@ -360,5 +339,5 @@ def test_several_models_serve_as_the_ensemble_translate_makes(
     ],
 )
 def test_bad_options_are_one_line(model_file, capsys, restore_globals, options, words):
-    code, err = serve_cli(capsys, model_file, *options)
+    code, _, err = cli(capsys, "serve", model_file, *options)
     assert code == 2 and words in err and err.count("\n") == 1

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import pty
-import random
 import select
 import subprocess
 import sys
@@ -21,9 +20,16 @@ import time
 
 import pytest
 import torch
-from conftest import write_reversal
+from helpers import (
+    assert_attention_plots,
+    cli,
+    kept_globals,
+    reversal_config,
+    reversal_corpus,
+    same_from_arguments_file_and_pipe,
+    tiny_model,
+)
 
-from seq2seq.cli.main import main
 from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
 from seq2seq.data.batches import read_lines
@@ -40,50 +46,19 @@ from seq2seq.training.validation import Validator
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A run directory of a model trained for 8 epochs on the reversal task, and its files."""
-    root = tmp_path_factory.mktemp("use")
-    rng = random.Random(3)
-    write_reversal(root / "train.src", root / "train.tgt", 2000, rng)
-    write_reversal(root / "valid.src", root / "valid.tgt", 60, rng)
-    threads = torch.get_num_threads()
-    cfg = config_from_dict(
-        {
-            "run_dir": str(root / "run"),
-            "cache_dir": str(root / "cache"),
-            "data": {
-                "train_src": str(root / "train.src"),
-                "train_tgt": str(root / "train.tgt"),
-                "valid_src": str(root / "valid.src"),
-                "valid_tgt": str(root / "valid.tgt"),
-                "batch_tokens": 400,
-            },
-            "tokenizer": {"vocab_size": 20},
-            "model": {
-                "encoder": {"emb_size": 24, "hidden_size": 24, "dropout": 0.0},
-                "decoder": {"emb_size": 24, "hidden_size": 48, "attention_size": 24, "dropout": 0.0},
-            },
-            "train": {
-                "epochs": 8,
-                "lr": 0.01,
-                "label_smoothing": 0.0,
-                "examples": 0,
-                "threads": 1,
-                "seed": 2,
-            },
-            "search": {"beam_size": 3, "length_penalty": 0.6},
-        }
+    root = reversal_corpus(tmp_path_factory.mktemp("use"), 2000, 60, seed=3)
+    cfg = reversal_config(
+        root,
+        data={"batch_tokens": 400},
+        model=tiny_model(24, dropout=0.0),
+        train={"epochs": 8, "lr": 0.01, "label_smoothing": 0.0, "seed": 2},
+        search={"beam_size": 3, "length_penalty": 0.6},
     )
-    train(cfg)
-    torch.set_num_threads(threads)
+    with kept_globals():
+        train(config_from_dict(cfg))
     with open(root / "run" / "validations.tsv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     return root, rows
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 # ---------------------------------------------------------------- seq2seq test
@@ -93,16 +68,8 @@ def test_test_scores_the_best_model_as_validation_did(trained, capsys, restore_g
     root, rows = trained
     best = max(rows, key=lambda r: float(r["bleu"]))
     assert float(best["bleu"]) > 10, "the model learned something: the comparison means something"
-    code, out, _ = cli(
-        capsys,
-        "test",
-        root / "run" / "best.pt",
-        "--src",
-        root / "valid.src",
-        "--ref",
-        root / "valid.tgt",
-        "--json",
-    )
+    model, src, ref = root / "run" / "best.pt", root / "valid.src", root / "valid.tgt"
+    code, out, _ = cli(capsys, "test", model, "--src", src, "--ref", ref, "--json")
     assert code == 0
     result = json.loads(out)
     assert result["bleu"] == pytest.approx(float(best["bleu"]), abs=0.005)
@@ -135,20 +102,14 @@ def test_test_prints_bleu_chrf_and_ter_with_signatures_and_writes_the_hypotheses
     trained, capsys, restore_globals
 ):
     root, _ = trained
-    hyps = root / "test.hyp"
-    code, out, _ = cli(
-        capsys,
-        "test",
+    model, src, ref, hyps = (
         root / "run" / "best.pt",
-        "--src",
         root / "valid.src",
-        "--ref",
         root / "valid.tgt",
-        "--output",
-        hyps,
-        "--compare",
-        root / "valid.src",  # a poor "system": the untranslated source
+        root / "test.hyp",
     )
+    # against a poor "system": the untranslated source
+    code, out, _ = cli(capsys, "test", model, "--src", src, "--ref", ref, "--output", hyps, "--compare", src)
     assert code == 0
     lines = out.splitlines()
     assert (
@@ -187,23 +148,8 @@ def test_translate_arguments_file_and_pipe_give_the_same_lines(trained, capsys, 
     root, _ = trained
     model = root / "run" / "best.pt"
     sources = read_lines(root / "valid.src")[:7]
-    code, from_args, _ = cli(capsys, "translate", model, *sources)
-    assert code == 0 and len(from_args.splitlines()) == 7
-
-    (root / "in.txt").write_text("".join(s + "\n" for s in sources), encoding="utf-8")
-    code, _, _ = cli(capsys, "translate", model, "-i", root / "in.txt", "-o", root / "out.txt")
-    assert code == 0
-    assert (root / "out.txt").read_text(encoding="utf-8") == from_args
-
-    piped = subprocess.run(
-        [sys.executable, "-m", "seq2seq", "translate", str(model)],
-        input="".join(s + "\n" for s in sources),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert piped.returncode == 0, piped.stderr
-    assert piped.stdout == from_args
+    from_args = same_from_arguments_file_and_pipe(capsys, "translate", model, sources, root)
+    assert len(from_args.splitlines()) == 7
 
 
 def test_translate_n_best_text_is_tab_separated_and_distinct(trained, capsys, restore_globals):
@@ -274,9 +220,7 @@ def test_translate_plots_attention_heatmaps(trained, capsys, restore_globals):
         capsys, "translate", root / "run" / "best.pt", "--plot-attention", root / "plots", "a b", "c d e"
     )
     assert code == 0
-    pngs = sorted(p.name for p in (root / "plots").iterdir())
-    assert pngs == ["line000001.png", "line000002.png"]
-    assert all((root / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert_attention_plots(root / "plots", 2)
 
 
 def test_translate_answers_each_line_at_a_terminal_before_the_next_is_typed(trained):

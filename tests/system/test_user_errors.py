@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import SRC_WORDS, make_pairs, tiny_config_dict, write_lines
+from helpers import ROOT, SRC_WORDS, make_pairs, tiny_config_dict, write_lines
 from readme_messages import MESSAGES, readme_messages
 
 from seq2seq.cli.main import main
@@ -245,8 +245,7 @@ def test_readme_shows_exactly_the_messages_the_tests_check():
     assert len(shown) == len(set(shown)), "README shows a message twice"
     assert sorted(set(shown) - set(MESSAGES.values())) == [], "README shows messages no test checks"
     assert sorted(set(MESSAGES.values()) - set(shown)) == [], "README lacks these messages"
-    tests = Path(__file__).parent
-    sources = "".join(p.read_text(encoding="utf-8") for p in tests.glob("test_*.py"))
+    sources = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py"))
     cases = {c.id for c in CASES}
     unused = [n for n in MESSAGES if n not in cases and f'"{n}"' not in sources and f"[{n!r}]" not in sources]
     assert not unused, f"no test uses these messages: {unused}"

@@ -5,11 +5,11 @@ which; matplotlib is imported in one room only, and inside its functions."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-PACKAGE = Path(__file__).resolve().parent.parent / "seq2seq"
+PACKAGE = ROOT / "seq2seq"
 
 # the folders (and the root's own modules), lowest first
 RANKS = {
@@ -115,7 +115,7 @@ def parse(module: str) -> ast.Module:
 
 def test_every_folder_has_a_rank():
     unranked = sorted({layer(m) for m in MODULES} - set(RANKS))
-    assert not unranked, f"add these folders to RANKS in tests/test_imports.py: {unranked}"
+    assert not unranked, f"add these folders to RANKS in tests/unit/test_imports.py: {unranked}"
     assert set(RANKS) <= {layer(m) for m in MODULES}, "RANKS names folders that do not exist"
 
 

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 from readme_messages import MESSAGES
 
 from seq2seq.config.load import Config, config_from_dict, load_config, save_config, to_dict

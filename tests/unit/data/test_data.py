@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_pairs, write_lines
+from helpers import make_pairs, write_lines
 
 import seq2seq.data.corpus
 from seq2seq.config.load import DataConfig
@@ -251,6 +251,7 @@ def test_corpus_batches_hold_the_directly_encoded_ids(tmp_path, tokenizer):
     assert isinstance(again, Corpus)
 
 
+@pytest.mark.system
 def test_a_file_over_the_parallel_size_encodes_as_it_does_serially(tmp_path, tokenizer, monkeypatch):
     """Files above `_PARALLEL_BYTES` are encoded in chunks by worker processes: the cache they
     write must be byte for byte the serial one. The threshold and chunk size are lowered so a small

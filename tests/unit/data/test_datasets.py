@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from seq2seq.cli.main import main
 from seq2seq.data import datasets
@@ -159,7 +160,7 @@ def test_a_download_missing_on_the_server_is_one_line(tiny, tmp_path, server, ca
 
 def test_the_multi30k_catalogue_names_what_the_configs_read():
     names = {f.name for f in datasets.MULTI30K.files}
-    configs = Path(__file__).resolve().parent.parent / "configs"
+    configs = ROOT / "configs"
     for config in configs.glob("multi30k_*.yaml"):
         text = config.read_text(encoding="utf-8")
         assert "../shared" not in text, config

@@ -6,12 +6,11 @@ one; memory stays flat (it is read batch by batch like any corpus)."""
 from __future__ import annotations
 
 import logging
-import random
 
 import numpy as np
 import pytest
 import sentencepiece as spm
-from conftest import make_pairs, reversal_config, write_lines, write_reversal
+from helpers import make_pairs, reversal_config, reversal_corpus, tiny_model, write_lines
 
 from seq2seq.cli.train import train
 from seq2seq.config.load import TokenizerConfig, config_from_dict
@@ -69,10 +68,7 @@ def sampling_config(root, run: str) -> dict:
         run,
         data={"batch_tokens": 100},
         tokenizer={"vocab_size": 24, "sampling_alpha": 0.5},
-        model={
-            "encoder": {"emb_size": 8, "hidden_size": 8, "dropout": 0.2},
-            "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8, "dropout": 0.2},
-        },
+        model=tiny_model(dropout=0.2),
         train={"epochs": 3, "lr": 0.01},
     )
 
@@ -80,9 +76,7 @@ def sampling_config(root, run: str) -> dict:
 def test_a_run_resumed_inside_an_epoch_trains_on_that_epochs_segmentation(
     tmp_path, monkeypatch, caplog, restore_globals
 ):
-    rng = random.Random(0)
-    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 200, rng)
-    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 10, rng)
+    reversal_corpus(tmp_path, 200, 10)
     cfg = config_from_dict(sampling_config(tmp_path, "run"))
     seen: list[tuple[int, int, list]] = []  # (epoch, update, source rows of its batch)
     update = Trainer.update

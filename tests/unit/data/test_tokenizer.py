@@ -7,7 +7,7 @@ import io
 
 import pytest
 import torch
-from conftest import SRC_WORDS, TGT_WORDS, make_pairs, write_lines
+from helpers import SRC_WORDS, TGT_WORDS, make_pairs, write_lines
 
 from seq2seq.config.load import TokenizerConfig
 from seq2seq.data.batches import check_parallel

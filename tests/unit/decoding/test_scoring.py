@@ -11,9 +11,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import make_pairs, write_lines
+from helpers import cli, make_pairs, write_lines
 
-from seq2seq.cli.main import main
 from seq2seq.data import batches as data
 from seq2seq.data.corpus import load_corpus
 from seq2seq.data.tokenizer import PAD_ID
@@ -105,13 +104,6 @@ def test_the_jsonl_record_holds_pieces_and_probabilities(model_file):
 
 
 # ---------------------------------------------------------------- seq2seq score
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 @pytest.mark.parametrize("fmt", ["text", "jsonl"])

@@ -104,6 +104,7 @@ def test_with_context_the_previous_reply_goes_before_each_line():
     assert plain.asked == ["hello", "how are you"]
 
 
+@pytest.mark.system
 def test_at_a_terminal_each_line_is_answered_after_a_prompt_and_ctrl_d_or_quit_ends(model_file):
     for ending in (b"\x04", b"/quit\n"):
         controller, terminal = pty.openpty()

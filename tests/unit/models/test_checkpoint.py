@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_pairs, tiny_config_dict
+from helpers import make_pairs, tiny_config_dict
 
 import seq2seq.models.model_file
 from seq2seq.config.load import config_from_dict
@@ -94,7 +94,7 @@ def test_a_saved_model_loads_back_with_equal_weights_config_and_tokenizer(tmp_pa
 def test_a_training_state_of_plain_values_round_trips(tmp_path, model_file):
     """last.pt carries the trainer's state: Python's random state (nested tuples), -inf, lists."""
     state = {
-        "progress": {"step": 7, "best_bleu": float("-inf"), "history": [{"bleu": 1.5, "epoch": 1}]},
+        "progress": {"step": 7, "best_score": float("-inf"), "history": [{"bleu": 1.5, "epoch": 1}]},
         "rng": {"python": random.Random(1).getstate(), "torch": torch.get_rng_state()},
     }
     model, cfg, tokenizer = load_model(model_file)

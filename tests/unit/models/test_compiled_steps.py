@@ -3,7 +3,7 @@ the logits and gradients of the eager step within bf16 rounding, in training and
 
 The suite compiles with the aot_eager backend (the capture that inductor and CUDA graphs build on,
 in seconds); SEQ2SEQ_TEST_INDUCTOR=1 compiles with inductor, which generates C++ on the CPU (minutes
-here). tests/test_cuda.py checks inductor with CUDA graphs on a GPU."""
+here). tests/system/test_cuda.py checks inductor with CUDA graphs on a GPU."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def logits_and_gradients(model, compiled: bool) -> list[torch.Tensor]:
     return [logits.float()] + [p.grad.float() for p in model.parameters()]
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_compiled_steps_train_and_decode_like_the_eager_ones(name, backend):

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 import torch
+from helpers import random_batch
 
 from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig
-from seq2seq.data.tokenizer import BOS_ID, PAD_ID
 from seq2seq.models.build import build_model
 from seq2seq.models.rnn_decoder import BahdanauDecoder, LuongDecoder
 from seq2seq.models.seq2seq import Seq2Seq
@@ -53,13 +53,7 @@ def make_model(attention: str, score: str, rnn: str, layers: int) -> Seq2Seq:
 
 
 def inputs():
-    torch.manual_seed(1)
-    src = torch.full((len(SRC_LENGTHS), max(SRC_LENGTHS)), PAD_ID)
-    for i, n in enumerate(SRC_LENGTHS):
-        src[i, :n] = torch.randint(4, SRC_VOCAB, (n,))
-    tgt_in = torch.randint(4, TGT_VOCAB, (len(SRC_LENGTHS), T))
-    tgt_in[:, 0] = BOS_ID
-    return src, torch.tensor(SRC_LENGTHS), tgt_in
+    return random_batch(SRC_LENGTHS, SRC_VOCAB, TGT_VOCAB, T)
 
 
 def assert_states_close(a, b):

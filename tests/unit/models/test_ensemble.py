@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_pairs, tiny_config_dict, write_lines
+from helpers import make_pairs, tiny_config_dict, write_lines
 
 from seq2seq.cli.main import main
 from seq2seq.config.load import TokenizerConfig, config_from_dict
@@ -92,6 +92,7 @@ def test_each_step_averages_the_models_log_probabilities(models):
     assert len(picked.members) == 3
 
 
+@pytest.mark.system
 def test_translate_and_test_take_several_model_files(models, tmp_path, capsys, restore_globals):
     with pytest.raises(SystemExit) as e:
         main(["translate", models["a"], models["b"], models["t"], "ba ca da", "fe ge", "--beam", "2"])

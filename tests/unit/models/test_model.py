@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_pairs, write_lines
+from helpers import make_pairs, write_lines
 
 from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig, TokenizerConfig
 from seq2seq.data.batches import check_parallel, collate

@@ -4,7 +4,7 @@ inside, loadable without running code, and it translates (models/README.md)."""
 from __future__ import annotations
 
 import torch
-from conftest import ROOT
+from helpers import ROOT
 
 from seq2seq.inference.translator import Translator
 from seq2seq.models.model_file import ModelFile

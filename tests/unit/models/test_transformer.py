@@ -6,20 +6,19 @@ key/value caches equals the teacher-forced forward pass; beam 1 is greedy; it le
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 import torch
-from conftest import reversal_config, write_reversal
+from helpers import random_batch, reversal_config, reversal_corpus, tiny_config_dict, translate_jsonl
 from torch import nn
 
 from seq2seq.cli.train import train
 from seq2seq.config.load import ModelConfig, TransformerConfig, config_from_dict
-from seq2seq.data.tokenizer import BOS_ID, PAD_ID
 from seq2seq.decoding.search import beam_search, greedy_search, max_lengths
 from seq2seq.errors import UserError
 from seq2seq.layers.transformer_layers import MultiHeadAttention, sinusoid_positions
 from seq2seq.models.build import build_model
+from seq2seq.models.model_file import save_model
 
 VOCAB = 17
 SRC_LENGTHS = [6, 3, 4]
@@ -46,13 +45,7 @@ def make_model(positions: str = "sinusoidal", tied: bool = True):
 
 
 def inputs():
-    torch.manual_seed(1)
-    src = torch.full((len(SRC_LENGTHS), max(SRC_LENGTHS)), PAD_ID)
-    for i, n in enumerate(SRC_LENGTHS):
-        src[i, :n] = torch.randint(4, VOCAB, (n,))
-    tgt = torch.randint(4, VOCAB, (len(SRC_LENGTHS), T))
-    tgt[:, 0] = BOS_ID
-    return src, torch.tensor(SRC_LENGTHS), tgt
+    return random_batch(SRC_LENGTHS, VOCAB, VOCAB, T)
 
 
 def test_multi_head_attention_is_torchs_with_the_same_weights():
@@ -182,20 +175,17 @@ def base_config(tmp_path) -> dict:
     )
 
 
+@pytest.mark.system
 def test_a_small_transformer_learns_to_reverse(tmp_path, restore_globals):
-    rng = random.Random(0)
-    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 2000, rng)
-    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 100, rng)
+    reversal_corpus(tmp_path, 2000, 100)
     progress = train(config_from_dict(base_config(tmp_path)))
     bleus = [row["bleu"] for row in progress.history]
     assert bleus[0] < 30
-    assert progress.best_bleu >= 90, f"validation BLEU per epoch: {bleus}"
+    assert progress.best_score >= 90, f"validation BLEU per epoch: {bleus}"
 
 
 def test_a_transformer_run_resumes_exactly(tmp_path, restore_globals):
-    rng = random.Random(1)
-    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 200, rng)
-    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 10, rng)
+    reversal_corpus(tmp_path, 200, 10, seed=1)
     raw = base_config(tmp_path)
     raw["model"]["transformer"] |= {"dropout": 0.2, "attention_dropout": 0.1, "activation_dropout": 0.1}
     raw["train"]["epochs"] = 2
@@ -231,13 +221,6 @@ def test_transformer_config_mistakes_are_one_clear_line(tmp_path, change, messag
 def test_translate_gives_a_transformers_attention_in_jsonl_and_plots(
     tmp_path, tokenizer, capsys, restore_globals
 ):
-    import json
-
-    from conftest import tiny_config_dict
-
-    from seq2seq.cli.main import main
-    from seq2seq.models.model_file import save_model
-
     raw = tiny_config_dict(tmp_path)
     raw["model"] = {
         "architecture": "transformer",
@@ -248,20 +231,7 @@ def test_translate_gives_a_transformers_attention_in_jsonl_and_plots(
     save_model(
         tmp_path / "t.pt", build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt)), cfg, tokenizer
     )
-    with pytest.raises(SystemExit) as e:
-        main(
-            [
-                "translate",
-                str(tmp_path / "t.pt"),
-                "ba ca da",
-                "--format",
-                "jsonl",
-                "--plot-attention",
-                str(tmp_path / "plots"),
-            ]
-        )
-    assert e.value.code == 0
-    line = json.loads(capsys.readouterr().out)
+    (line,) = translate_jsonl(capsys, tmp_path / "t.pt", ["ba ca da"], "--plot-attention", tmp_path / "plots")
     best = line["hypotheses"][0]
     assert len(best["attention"]) == len(best["pieces"])
     assert all(len(row) == len(line["source_pieces"]) for row in best["attention"])

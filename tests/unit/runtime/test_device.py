@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config_dict
+from helpers import tiny_config_dict
 
 from seq2seq.cli.train import task_for
 from seq2seq.config.load import config_from_dict

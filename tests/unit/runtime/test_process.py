@@ -40,6 +40,7 @@ print(changed, mapped >> 20, libc.mallinfo2().fordblks >> 20)
 """
 
 
+@pytest.mark.system
 @pytest.mark.skipif(not GLIBC or not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="glibc >= 2.33")
 def test_freed_memory_stays_in_the_heap_for_the_next_tensors():
     def run(mode: str) -> list[str]:
@@ -90,7 +91,8 @@ def test_leaving_while_threads_run_waits_for_them(tmp_path):
     assert (p.returncode, p.stdout) == (0, "thread done\n")
 
 
-def test_the_command_prints_what_main_prints_and_exits_as_it_does(model_file, capsys):
+@pytest.mark.system
+def test_the_command_prints_what_main_prints_and_exits_as_it_does(model_file, capsys, restore_globals):
     args = ["translate", str(model_file), "ba ca da", "fe ge"]
     with pytest.raises(SystemExit) as exit:
         main(args)

@@ -8,7 +8,7 @@ import importlib.util
 import math
 
 import pytest
-from conftest import ROOT, write_lines
+from helpers import ROOT, write_lines
 
 pytest.importorskip("sacremoses")
 spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")

@@ -8,8 +8,9 @@ import importlib.util
 import subprocess
 import sys
 
+import pytest
 import torch
-from conftest import ROOT, make_pairs, write_lines
+from helpers import ROOT, make_pairs, write_lines
 
 from seq2seq.models.model_file import ModelFile, load_model
 
@@ -32,6 +33,7 @@ def test_compact_casts_the_weights_and_keeps_ties(model_file, tmp_path):
     assert out.weights["alias"] is out.weights[tied]
 
 
+@pytest.mark.system
 def test_the_released_file_loads_and_is_written_only_within_tolerance(model_file, tmp_path):
     src, ref = make_pairs(20, seed=5)
     write_lines(tmp_path / "v.src", src)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 spec = importlib.util.spec_from_file_location("versus_opennmt", ROOT / "scripts" / "versus_opennmt.py")
 versus = importlib.util.module_from_spec(spec)

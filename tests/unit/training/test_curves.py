@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_config_dict
+from helpers import PNG, tiny_config_dict
 
 from seq2seq.cli.main import main
 from seq2seq.cli.train import train
@@ -17,8 +17,6 @@ from seq2seq.config.load import config_from_dict
 from seq2seq.errors import UserError
 from seq2seq.report.plots import curves_figure, plot_runs, runs_figure
 from seq2seq.training.curves import TrainingPictures
-
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def rows(bleus: list[float]) -> list[dict]:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import random
 from collections.abc import Iterator
 
 import pytest
 import torch
-from conftest import reversal_config, write_reversal
+from helpers import reversal_config, reversal_corpus
 
 from seq2seq.cli import train as train_module
 from seq2seq.cli.train import train
@@ -63,10 +62,7 @@ def scripted(monkeypatch):
 
 @pytest.fixture
 def reversal(tmp_path):
-    rng = random.Random(0)
-    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 200, rng)
-    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 12, rng)
-    return tmp_path
+    return reversal_corpus(tmp_path, 200, 12)
 
 
 def _config(root, epochs: int):
@@ -110,7 +106,7 @@ def test_the_best_model_and_length_penalty_are_chosen_on_validation(reversal, sc
         "average of epochs 3-4"
     ] * 3
     assert [float(r["bleu"]) for r in rows[4:]] == [30, 31, 29, 33, 32, 33]
-    assert progress.best_model == "average of epochs 3-4" and progress.best_bleu == 30
+    assert progress.best_model == "average of epochs 3-4" and progress.best_score == 30
 
 
 def test_a_resumed_run_never_lets_a_worse_epoch_replace_the_chosen_model(reversal, scripted, restore_globals):

@@ -4,10 +4,8 @@ averaged.pt, which is their arithmetic mean and replaces best.pt only if it vali
 
 from __future__ import annotations
 
-import random
-
 import torch
-from conftest import reversal_config, write_reversal
+from helpers import reversal_config, reversal_corpus
 
 from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
@@ -15,9 +13,7 @@ from seq2seq.models.model_file import ModelFile
 
 
 def test_the_last_epochs_are_kept_and_averaged(tmp_path, restore_globals):
-    rng = random.Random(0)
-    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 300, rng)
-    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 20, rng)
+    reversal_corpus(tmp_path, 300, 20)
     cfg = config_from_dict(
         reversal_config(tmp_path, train={"epochs": 4, "keep_last": 2, "average_kept": True})
     )
@@ -37,4 +33,4 @@ def test_the_last_epochs_are_kept_and_averaged(tmp_path, restore_globals):
     best = ModelFile.read(run / "best.pt").weights
     best_is_average = all(torch.equal(v, averaged[k]) for k, v in best.items())
     assert best_is_average == ("best.pt: average of epochs 3-4" in log)
-    assert progress.best_bleu >= max(row["bleu"] for row in progress.history)
+    assert progress.best_score >= max(row["bleu"] for row in progress.history)

@@ -4,25 +4,18 @@ same steps as without R-Drop."""
 
 from __future__ import annotations
 
-import random
-
 import torch
-from conftest import reversal_config, write_reversal
+from helpers import reversal_config, reversal_corpus, tiny_model
 
 from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
 from seq2seq.models.model_file import ModelFile
 
-NO_DROPOUT = {
-    "encoder": {"emb_size": 8, "hidden_size": 8, "dropout": 0.0},
-    "decoder": {"emb_size": 8, "hidden_size": 16, "attention_size": 8, "dropout": 0.0},
-}
+NO_DROPOUT = tiny_model(dropout=0.0)
 
 
 def test_without_dropout_rdrop_trains_as_plain_cross_entropy(tmp_path, restore_globals):
-    rng = random.Random(0)
-    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 200, rng)
-    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 10, rng)
+    reversal_corpus(tmp_path, 200, 10)
     for run, alpha in (("plain", 0.0), ("rdrop", 5.0)):
         train(
             config_from_dict(reversal_config(tmp_path, run, model=NO_DROPOUT, train={"rdrop_alpha": alpha}))
@@ -33,9 +26,7 @@ def test_without_dropout_rdrop_trains_as_plain_cross_entropy(tmp_path, restore_g
 
 
 def test_with_dropout_rdrop_changes_the_updates(tmp_path, restore_globals):
-    rng = random.Random(0)
-    write_reversal(tmp_path / "train.src", tmp_path / "train.tgt", 200, rng)
-    write_reversal(tmp_path / "valid.src", tmp_path / "valid.tgt", 10, rng)
+    reversal_corpus(tmp_path, 200, 10)
     for run, alpha in (("plain", 0.0), ("rdrop", 5.0)):
         train(config_from_dict(reversal_config(tmp_path, run, train={"rdrop_alpha": alpha})))
     plain, rdrop = (ModelFile.read(tmp_path / r / "last.pt").weights for r in ("plain", "rdrop"))

@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 import torch
-from conftest import tiny_config_dict
+from helpers import tiny_config_dict
 
 from seq2seq.cli.train import task_for
 from seq2seq.config.load import config_from_dict
