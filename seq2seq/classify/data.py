@@ -2,8 +2,8 @@
 texts and label ids -> padded batches.
 
 The texts are encoded in one go and held in memory (a classification corpus is small beside a
-translation corpus); batches are cut by `data.epoch_batches`, so their order is a pure function of
-(seed, epoch) and a position inside an epoch is an index, which makes resuming exact.
+translation corpus); batches are cut by `epoch_batches` (data/batches.py), so their order is a
+pure function of (seed, epoch) and a position inside an epoch is an index, which makes resuming exact.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Use a trained classifier model file: label lines or a stream, test against reference labels.
 
 Everything here needs only the model file: the config (with the label list), tokenizer and weights
-are all inside it. Classification goes through `classification.predict` in the precision the model
+are all inside it. Classification goes through `predict.predict` in the precision the model
 trained and validated in (`train.precision`, resolved for the device), as validation does, so the
 same model and data give the same figures.
 """

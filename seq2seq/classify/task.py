@@ -1,5 +1,5 @@
 """task: classify, what text classification brings to the trainer: a text file and a label file
-(`labeled_data`), the cross entropy of each sentence's label, and a validator whose score is
+(`classify/data.py`), the cross entropy of each sentence's label, and a validator whose score is
 macro-F1, with accuracy and a per-label table in the log.
 
 The label set is part of the config (`classify.labels`); when the config leaves it empty, it is

@@ -12,7 +12,7 @@ from ..errors import UserError
 
 
 def add_debug(p: argparse.ArgumentParser) -> None:
-    """Every command takes --debug; `cli.main` reads it before parsing, to show tracebacks."""
+    """Every command takes --debug; `cli/main.py` reads it before parsing, to show tracebacks."""
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

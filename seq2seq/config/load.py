@@ -1,5 +1,5 @@
 """The run configuration: `load_config(path, overrides)` reads YAML into `Config`, whose sections
-and defaults live in config_sections.py (re-exported here). Unknown keys are errors naming their
+and defaults live in sections.py (re-exported here). Unknown keys are errors naming their
 dotted path and the closest valid key; wrong types, out-of-range values and invalid choices are
 errors naming what is allowed; `check` holds the rules that involve several keys.
 """

@@ -1,5 +1,5 @@
 """The sections of the run configuration: typed, frozen dataclasses, one per YAML section, with
-every key's default and allowed range, once. `config.py` reads YAML into them (`Config`) and holds
+every key's default and allowed range, once. `load.py` reads YAML into them (`Config`) and holds
 the rules that involve several keys.
 """
 

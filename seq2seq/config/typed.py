@@ -1,4 +1,4 @@
-"""Reading YAML into frozen dataclasses, the machinery behind config.py.
+"""Reading YAML into frozen dataclasses, the machinery behind load.py.
 
 A field may carry a range (`ranged`); `build` turns a raw mapping into a dataclass tree, refusing
 unknown keys (naming their dotted path and the closest valid key), wrong types, out-of-range values

@@ -52,7 +52,7 @@ class Seq2Seq(nn.Module):
 
     def compile_steps(self, compiled: bool = True, cuda_graphs: bool = False) -> None:
         """torch.compile the decoder's step (or, with compiled=False, run it eagerly again); the
-        decoder says whether it has a step to compile (decoder.py, transformer.py)."""
+        decoder says whether it has a step to compile (rnn_decoder.py, transformer.py)."""
         self.decoder.compile_steps(compiled, cuda_graphs)
 
     def inference_copy(self, precision: str) -> Seq2Seq:

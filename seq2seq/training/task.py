@@ -1,10 +1,10 @@
 """What a task brings to the trainer: the interface that `train.py` depends on, and that
-`translation_task.TranslationTask` and `classification_task.ClassificationTask` provide.
+`translation_task.TranslationTask` and `classify/task.py`'s `ClassificationTask` provide.
 
-A task is built once from the config (`train.task_for`). It may settle the config (a classifier's
-label set comes from its training labels), loads the data (the tokenizer, the training corpus of
-each epoch, a validator over the validation data), and computes the summed loss of a batch. The
-trainer asks nothing else: the head, the loss and the metric live in the task's rooms.
+A task is built once from the config (`task_for` in cli/train.py). It may settle the config (a
+classifier's label set comes from its training labels), loads the data (the tokenizer, the training
+corpus of each epoch, a validator over the validation data), and computes the summed loss of a
+batch. The trainer asks nothing else: the head, the loss and the metric live in the task's rooms.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Validator(Protocol):
 
 
 class Task(Protocol):
-    """What a task brings to the trainer; built once from the config (`task_for`)."""
+    """What a task brings to the trainer; built once from the config (cli/train.py's `task_for`)."""
 
     cfg: Config  # the config, settled by the task (a classifier's label set)
     unit: str  # what the loss is summed over and normalized by: "target tokens", "sentences"
