@@ -9,13 +9,24 @@ bf16 rounding. tests/system/test_cuda.py checks inductor with CUDA graphs on a G
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
 from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig
 from seq2seq.models.build import build_model
 
-BACKENDS = ["aot_eager", "inductor"]
+BACKENDS = [
+    "aot_eager",
+    pytest.param(
+        "inductor",
+        marks=pytest.mark.skipif(
+            not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
+            reason="inductor compiles C++ on the CPU: install a C++ compiler (g++)",
+        ),
+    ),
+]
 # tolerance of the compiled step against the eager one: rounding of the number type, as relative
 # and absolute error (bf16 keeps 8 bits of mantissa; fp32 24, but a fused kernel sums in its own order)
 TOLERANCES = {"fp32": 1e-4, "bf16": 2e-2}
