@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from seq2seq.cli.main import main
-from seq2seq.data.tokenizer import BOS_ID, PAD_ID
+from seq2seq.special_ids import BOS_ID, PAD_ID
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..runtime.precision import low_precision_copy
-from .seq2seq import Seq2Seq
+from .seq2seq import Seq2Seq, decoding_copy
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,4 @@ class Ensemble(nn.Module):
 
     def inference_copy(self, precision: str) -> Ensemble:
         """As Seq2Seq.inference_copy, for every model."""
-        copied = low_precision_copy(self, precision)
-        if copied is not self:
-            copied.compile_steps(compiled=False)
-        return copied
+        return decoding_copy(self, precision)

@@ -59,10 +59,7 @@ class Seq2Seq(nn.Module):
         """The model to decode with: in eval mode and, for bf16/fp16, a copy with weights of that
         type (runtime/precision.py says why), its steps not compiled (torch.compile would compile
         each copy anew)."""
-        copied = low_precision_copy(self, precision)
-        if copied is not self:
-            copied.compile_steps(compiled=False)
-        return copied
+        return decoding_copy(self, precision)
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, positions: Tensor | None = None
@@ -72,3 +69,12 @@ class Seq2Seq(nn.Module):
         memory, state = self.encode(src, src_lengths)
         logits, _, _ = self.decoder(tgt_in, memory, state, positions)
         return logits
+
+
+def decoding_copy(model: Seq2Seq | nn.Module, precision: str) -> nn.Module:
+    """What `inference_copy` returns, for a Seq2Seq or an ensemble of them: `model` in eval mode or,
+    for bf16/fp16, a low-precision copy whose steps run eagerly."""
+    copied = low_precision_copy(model, precision)
+    if copied is not model:
+        copied.compile_steps(compiled=False)
+    return copied
