@@ -136,6 +136,9 @@ class TrainConfig:
     warmup_steps: int = ranged(1000, 1)  # warmup_decay: linear warmup, then lr * sqrt(warmup/step)
     min_lr: float = ranged(1e-6, 0.0)
     early_stopping_patience: int = ranged(0, 0)  # validations without BLEU gain; 0: never stop
+    # stop after the first epoch that ends this many hours into the run (resumes included), then
+    # end as after the last epoch (best.pt chosen, kept epochs averaged); 0: no limit
+    max_hours: float = ranged(0.0, 0.0)
     checkpoint_every: int = ranged(0, 0)  # also save last.pt every this many updates; 0: per epoch
     keep_last: int = ranged(0, 0)  # keep the models of the last N epochs as epochN.pt; 0: none
     # at the end, average the kept models into averaged.pt; it becomes best.pt if it validates better

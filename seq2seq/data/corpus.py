@@ -147,12 +147,14 @@ def _encode_file(
 ) -> Iterator[tuple[np.ndarray, bytes]]:
     """(lengths, packed ids) per chunk of lines, in file order. A large file is encoded by one
     worker process per core, a bounded number of chunks in flight, so memory stays flat."""
+    workers = os.cpu_count() or 1
+    in_process = workers == 1 or path.stat().st_size < _PARALLEL_BYTES
+    threads = 0 if in_process else 1  # in this process SentencePiece's threads use every core
     chunks = (
-        (vocab.proto, vocab.spm_ids, lines, dtype, sampling, _seed(f"{sampling}:{path}:{number}"))
+        (vocab.proto, vocab.spm_ids, lines, dtype, sampling, _seed(f"{sampling}:{path}:{number}"), threads)
         for number, lines in enumerate(_read_chunks(path))
     )
-    workers = os.cpu_count() or 1
-    if workers == 1 or path.stat().st_size < _PARALLEL_BYTES:
+    if in_process:
         yield from map(_encode_chunk, chunks)
         return
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -172,14 +174,14 @@ def _read_chunks(path: Path) -> Iterator[list[str]]:
 
 
 def _encode_chunk(
-    job: tuple[bytes, np.ndarray, list[str], np.dtype, Sampling | None, int],
+    job: tuple[bytes, np.ndarray, list[str], np.dtype, Sampling | None, int, int],
 ) -> tuple[np.ndarray, bytes]:
-    proto, spm_ids, lines, dtype, sampling, seed = job
+    proto, spm_ids, lines, dtype, sampling, seed, threads = job
     vocab = SubwordVocab(proto, spm_ids)
     if sampling is None:
-        ids = vocab.encode(lines, threads=1)
+        ids = vocab.encode(lines, threads=threads)
     else:
-        ids = vocab.sample(lines, sampling.alpha, sampling.nbest, seed)
+        ids = vocab.sample(lines, sampling.alpha, sampling.nbest, seed, threads=threads)
     lengths = np.array([len(x) for x in ids], dtype=np.int32)
     packed = np.concatenate(ids).astype(dtype).tobytes() if ids else b""
     return lengths, packed

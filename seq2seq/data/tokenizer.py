@@ -49,7 +49,9 @@ class SubwordVocab:
         encoded = self.sp.encode(list(lines), out_type=int, num_threads=threads or os.cpu_count() or 1)
         return [self._to_model[np.asarray(ids, dtype=np.int64)] for ids in encoded]
 
-    def sample(self, lines: Sequence[str], alpha: float, nbest: int, seed: int) -> list[np.ndarray]:
+    def sample(
+        self, lines: Sequence[str], alpha: float, nbest: int, seed: int, threads: int = 0
+    ) -> list[np.ndarray]:
         """Text -> model ids of a sampled segmentation: unigram sampling with smoothing `alpha` over
         the `nbest` best segmentations (-1: all; Kudo 2018, arXiv:1804.10959), or BPE-dropout with
         probability `alpha` (Provilkov et al. 2020, arXiv:1910.13267).
@@ -57,10 +59,17 @@ class SubwordVocab:
         SentencePiece's worker threads seed their generators from the last seed set, so without a
         new seed every call would draw the same segmentation again. It draws from absl's
         generator, which mixes a salt of its own into the seed per process: `seed` makes the draws
-        of one process differ from call to call, not two processes agree."""
+        of one process differ from call to call, not two processes agree. SentencePiece samples
+        in `threads` threads (0: one per core): sampling costs several times plain encoding, and
+        with a fast GPU it would otherwise hold up every epoch."""
         spm.set_random_generator_seed(seed)
         encoded = self.sp.encode(
-            list(lines), out_type=int, enable_sampling=True, alpha=alpha, nbest_size=nbest, num_threads=1
+            list(lines),
+            out_type=int,
+            enable_sampling=True,
+            alpha=alpha,
+            nbest_size=nbest,
+            num_threads=threads or os.cpu_count() or 1,
         )
         return [self._to_model[np.asarray(ids, dtype=np.int64)] for ids in encoded]
 

@@ -30,6 +30,7 @@ SAFE_TO_CHANGE = (
     "train.compile",
     "train.epochs",
     "train.early_stopping_patience",
+    "train.max_hours",
     "train.checkpoint_every",
     "train.keep_last",
     "train.average_kept",

@@ -43,6 +43,7 @@ from .kept_models import keep_epoch
 from .run_dir import RunDir
 from .schedule import Schedule
 from .state import Progress, TrainState, continue_stopped_run, seed
+from .stopping import reason_to_stop
 from .task import Task
 from .validation import report
 
@@ -235,14 +236,11 @@ class Trainer:
     # ------------------------------------------------------------ helpers
 
     def _stopping_early(self) -> bool:
-        patience = self.cfg.train.early_stopping_patience
-        if patience and self.progress.bad_validations >= patience:
-            log.info(
-                f"early stopping: no {self.validator.metric} gain in {patience} validations "
-                f"(best {self.progress.best_score:.2f})"
-            )
-            return True
-        return False
+        hours = self.world.sum([self.state.elapsed()])[0] / self.world.size / 3600
+        reason = reason_to_stop(self.progress, self.cfg.train, hours, self.validator.metric)
+        if reason:
+            log.info(reason)
+        return reason is not None
 
     def _interrupt(self) -> None:
         self.stop_requested = True

@@ -507,7 +507,7 @@ def scripted_validations(monkeypatch, scores: list[float]) -> None:
     """Validation returns these scores in turn (no decoding): early stopping under control."""
     calls = []
 
-    def validate(self, model):
+    def validate(self, model, *search):
         calls.append(1)
         score = scores[len(calls) - 1]
         metrics = {"valid_loss": 1.0, "valid_ppl": 2.718, "bleu": score, "chrf": score}
@@ -531,6 +531,28 @@ def test_raising_the_epochs_of_an_early_stopped_run_continues_it(toy, tmp_path, 
     assert [float(r["bleu"]) for r in validations(tmp_path / "run")] == [10.0, 5.0, 12.0, 11.0]
     log = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
     assert "train.epochs raised from 5 to 8: continuing" in log
+
+
+def test_a_time_budget_ends_the_run_as_its_last_epoch_would_and_raising_it_continues(
+    toy, tmp_path, monkeypatch, restore_globals
+):
+    """Each epoch takes an hour (a scripted clock) and train.max_hours is 2: the run stops after
+    epoch 2, and its end still averages the kept epochs and chooses best.pt; resumed with a larger
+    budget it goes on to its epochs."""
+    scripted_validations(monkeypatch, [10.0, 11.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0])
+    hour_an_epoch = lambda state: 3600.0 * state.progress.epoch  # noqa: E731
+    monkeypatch.setattr(seq2seq.training.state.TrainState, "elapsed", hour_an_epoch)
+    raw = toy_config(toy, epochs=4, checkpoint_every=0, keep_last=2, average_kept=True, max_hours=2)
+    raw["run_dir"] = str(tmp_path / "run")
+    assert train(config_from_dict(raw)).epoch == 2
+    log = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+    assert "time budget: the run has taken 2.00 h of train.max_hours 2 after 2 epochs" in log
+    assert "average of epochs 1-2" in log and (tmp_path / "run" / "averaged.pt").exists()
+
+    raw["train"]["max_hours"] = 3
+    assert train(config_from_dict(raw), resume=True).epoch == 3
+    log = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+    assert "train.max_hours 3 after 3 epochs" in log
 
 
 def test_raising_the_patience_of_an_early_stopped_run_gives_it_the_difference(
