@@ -84,14 +84,14 @@ def load_translator(args: argparse.Namespace, exports: bool = False):
     )
 
 
-def open_input(path: Path) -> BinaryIO:
-    """The --input file, opened for reading bytes."""
+def open_input(path: Path, option: str = "--input") -> BinaryIO:
+    """The --input file (or another option's), opened for reading bytes."""
     if path.is_dir():
-        raise UserError(f"--input {path} is a directory; give a text file")
+        raise UserError(f"{option} {path} is a directory; give a text file")
     try:
         return open(path, "rb")
     except OSError as e:
-        raise UserError(f"cannot read --input {path}: {e.strerror}") from None
+        raise UserError(f"cannot read {option} {path}: {e.strerror}") from None
 
 
 def warn(message: str) -> None:

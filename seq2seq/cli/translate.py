@@ -38,6 +38,19 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="report head N's attention weights (default: the heads' average; a Transformer: its last layer)",
     )
+    p.add_argument(
+        "--document",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="translate plain text (FILE, or standard input) as a document: sentences split, "
+        "paragraphs, line breaks and whitespace kept",
+    )
+    p.add_argument(
+        "--source-lang",
+        metavar="CODE",
+        help="the document's language for sentence splitting (default: the model's data.src_lang)",
+    )
     add_decoding(p)
     add_debug(p)
     # sentences after options (`translate MODEL --beam 4 "Hello."`) are left over by argparse
@@ -50,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     args.sentences = _split_models(args)
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
+    if args.document is not None:
+        _check_document_options(args)
     translator = load_translator(args, exports=True)
+    if args.document is not None:
+        return _run_document(args, translator)
     if args.attention_head is not None:
         try:
             translator.show_head(args.attention_head)
@@ -77,6 +94,39 @@ def run(args: argparse.Namespace) -> int:
                 )
             else:
                 stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
+        finally:
+            if sink is not sys.stdout:
+                sink.close()
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    return 0
+
+
+def _check_document_options(args: argparse.Namespace) -> None:
+    clashes = [
+        ("sentences as arguments", bool(args.sentences)),
+        ("--input (give the file to --document)", bool(args.input)),
+        ("--n-best", args.n_best > 1),
+        ("--format jsonl", args.format != "text"),
+        ("--plot-attention", bool(args.plot_attention)),
+    ]
+    for what, given in clashes:
+        if given:
+            raise UserError(f"--document translates a whole text; drop {what}")
+    if args.document != "-" and args.output and Path(args.document).resolve() == Path(args.output).resolve():
+        raise UserError("--output is the --document file; choose another output file")
+
+
+def _run_document(args: argparse.Namespace, translator) -> int:
+    from ..inference.document import translate_document
+
+    lang = args.source_lang or getattr(translator.config.data, "src_lang", "en")
+    source = sys.stdin.buffer if args.document == "-" else open_input(Path(args.document), "--document")
+    try:
+        sink = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+        try:
+            translate_document(translator, source, sink, lang, warn)
         finally:
             if sink is not sys.stdout:
                 sink.close()

@@ -101,6 +101,11 @@ def check(cfg: Config) -> None:
             raise UserError(f"search.length_penalties[{i}] is {alpha}; a length penalty must be >= 0")
     if cfg.train.lr <= 0:
         raise UserError(f"train.lr is {cfg.train.lr}; it must be > 0")
+    if cfg.train.cooldown_epochs and cfg.train.schedule == "plateau":
+        raise UserError(
+            "train.cooldown_epochs lowers the rate of schedule warmup_decay or constant; set one of "
+            "them, or train.cooldown_epochs: 0 with schedule plateau"
+        )
     if cfg.train.min_lr > cfg.train.lr:
         raise UserError(f"train.min_lr ({cfg.train.min_lr}) is above train.lr ({cfg.train.lr})")
 

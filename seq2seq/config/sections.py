@@ -25,6 +25,8 @@ class DataConfig:
     batch_tokens: int = ranged(4096, 1)  # padded tokens per batch: sentences x longest side
     batch_sentences: int = ranged(0, 0)  # at most this many sentences per batch; 0: no limit
     pool_batches: int = ranged(100, 1)  # length bucketing sorts pools of this many batches
+    # the source language (an ISO 639 code): `translate --document` splits sentences by its rules
+    src_lang: str = "en"
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,9 @@ class TrainConfig:
     plateau_factor: float = ranged(0.5, 0.0, 1.0, hi_open=True)  # lr *= factor on a BLEU plateau
     plateau_patience: int = ranged(1, 0)  # validations without improvement before lowering lr
     warmup_steps: int = ranged(1000, 1)  # warmup_decay: linear warmup, then lr * sqrt(warmup/step)
+    # the last N epochs of train.epochs lower the rate linearly to min_lr (warmup_decay, constant;
+    # a cooldown: it anneals what inverse square root decay leaves high); 0: none
+    cooldown_epochs: int = ranged(0, 0)
     min_lr: float = ranged(1e-6, 0.0)
     early_stopping_patience: int = ranged(0, 0)  # validations without BLEU gain; 0: never stop
     # stop after the first epoch that ends this many hours into the run (resumes included), then

@@ -26,11 +26,13 @@ from ..models.model_file import ModelFile
 # and random generator.
 SAFE_TO_CHANGE = (
     "run_dir",  # where the run is, not what it is: a run may be moved or copied
+    "data.src_lang",  # read by translate --document only
     "train.device",
     "train.compile",
     "train.epochs",
     "train.early_stopping_patience",
     "train.max_hours",
+    "train.cooldown_epochs",  # like train.epochs, it changes the rate of the epochs still to come
     "train.checkpoint_every",
     "train.keep_last",
     "train.average_kept",

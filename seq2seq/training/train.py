@@ -131,6 +131,7 @@ class Trainer:
             loss, tokens = self.update([corpus.batch(b) for b in group[world.rank :: world.size]])
             p.epoch_seconds += time.perf_counter() - start
             p.position, p.step = p.position + len(group), p.step + 1
+            self.schedule.after_update(p.epoch + p.position / usable)
             p.epoch_loss, p.epoch_tokens = p.epoch_loss + loss, p.epoch_tokens + tokens
             bar.update(len(group))
             bar.set_postfix(
@@ -178,7 +179,6 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         check_scaler(self.scaler, where)
-        self.schedule.after_update()
         return summed, int(total_tokens)
 
     def batch_loss(self, batch) -> Tensor:

@@ -555,6 +555,24 @@ def test_a_time_budget_ends_the_run_as_its_last_epoch_would_and_raising_it_conti
     assert "train.max_hours 3 after 3 epochs" in log
 
 
+def test_a_cooldown_added_on_resume_before_it_begins_gives_the_run_that_had_it_from_the_start(
+    toy, tmp_path, restore_globals
+):
+    """Trained 2 epochs, then resumed with 3 epochs of which the last is a cooldown: bit-identical to
+    a run that had train.cooldown_epochs from its start (the released model's run was made so)."""
+    settings = dict(checkpoint_every=0, schedule="warmup_decay", warmup_steps=5)
+    straight = toy_config(toy, epochs=3, cooldown_epochs=1, **settings)
+    straight["run_dir"] = str(tmp_path / "straight")
+    train(config_from_dict(straight))
+
+    later = toy_config(toy, epochs=2, **settings)
+    later["run_dir"] = str(tmp_path / "later")
+    train(config_from_dict(later))
+    later["train"] |= {"epochs": 3, "cooldown_epochs": 1}
+    train(config_from_dict(later), resume=True)
+    assert_same_run(tmp_path / "later", tmp_path / "straight")
+
+
 def test_raising_the_patience_of_an_early_stopped_run_gives_it_the_difference(
     toy, tmp_path, monkeypatch, restore_globals
 ):

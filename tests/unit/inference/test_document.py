@@ -1,0 +1,133 @@
+"""translate --document: sentences split and translated, the text's layout kept exactly."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import threading
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+from helpers import cli
+
+from seq2seq.inference.document import split_line, translate_document
+
+WORDS = ["Dr.", "Smith", "went", "home", "e.g.", "the", "3.5", "cats", "U.S.", "ok", "(yes)", "«quoted»", "Über"]
+ENDS = [".", "!", "?", "...", ",", ";", ""]
+SPACES = [" ", "  ", "\t", " \t "]
+LINE_ENDS = ["\n", "\r\n", ""]
+
+
+def random_line(rng: random.Random) -> str:
+    if rng.random() < 0.2:
+        return rng.choice(["", " ", "\t "]) + rng.choice(LINE_ENDS)
+    sentences = []
+    for _ in range(rng.randint(1, 4)):
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 6)))
+        sentences.append(words + rng.choice(ENDS) + rng.choice(SPACES))
+    lead = rng.choice(["", " ", "    ", "\t"])
+    return lead + "".join(sentences).rstrip(rng.choice(["", " "])) + rng.choice(LINE_ENDS)
+
+
+def test_a_line_is_its_whitespace_and_sentences_exactly():
+    """Rebuilt from its own sentences, every line is itself: leading and trailing whitespace, the
+    whitespace between sentences and the line end are all kept; no sentence holds outer spaces."""
+    rng = random.Random(0)
+    for _ in range(500):
+        raw = random_line(rng)
+        line = split_line(raw, "en")
+        assert line.rebuild(line.sentences) == raw
+        assert all(s == s.strip() and s for s in line.sentences)
+
+
+def test_sentences_are_split_by_the_languages_rules():
+    assert split_line("Dr. Smith went home. He slept!\n", "en").sentences == ["Dr. Smith went home.", "He slept!"]
+    assert split_line("Das ist z.B. gut. Ja.", "de").sentences == ["Das ist z.B. gut.", "Ja."]
+
+
+@dataclass
+class Marked:
+    texts: list[str]
+    parts: int = 1
+
+
+class FakeTranslator:
+    """Translates a sentence into <sentence>; records the batches it was given."""
+
+    def __init__(self):
+        self.config = SimpleNamespace(data=SimpleNamespace(max_len=100))
+        self.calls: list[list[str]] = []
+
+    def translate(self, texts):
+        self.calls.append(list(texts))
+        return [Marked([f"<{t}>"]) for t in texts]
+
+
+def test_a_document_keeps_its_paragraphs_lines_and_whitespace_and_translates_every_sentence():
+    text = "First one. Second one!\n  Indented line.  \r\n\n\n\tAfter two blank lines? Yes.\nLast, no end"
+    out = io.StringIO()
+    fake = FakeTranslator()
+    count = translate_document(fake, io.BytesIO(text.encode()), out, "en")
+    assert out.getvalue() == (
+        "<First one.> <Second one!>\n  <Indented line.>  \r\n\n\n\t<After two blank lines?> <Yes.>\n"
+        "<Last, no end>"
+    )
+    assert count == 6 and len(fake.calls) == 1  # the sentences of all lines in one shared batch
+
+
+def test_output_starts_before_the_input_ends():
+    """A pipe whose writer is still open: the lines already sent are translated and written."""
+    read_end, write_end = os.pipe()
+    written = threading.Event()
+
+    class Sink(io.StringIO):
+        def flush(self):
+            if self.getvalue():
+                written.set()
+
+    sink = Sink()
+    with open(read_end, "rb") as source, open(write_end, "wb") as writer:
+        worker = threading.Thread(target=translate_document, args=(FakeTranslator(), source, sink, "en"))
+        worker.start()
+        writer.write(b"One. Two.\n")
+        writer.flush()
+        assert written.wait(timeout=30), "nothing written while the input was open"
+        assert sink.getvalue() == "<One.> <Two.>\n"
+        writer.write(b"Three.\n")
+    worker.join(timeout=30)
+    assert sink.getvalue() == "<One.> <Two.>\n<Three.>\n"
+
+
+def test_the_command_translates_a_document_as_its_sentences_alone(capsys, model_file, tmp_path):
+    """Each sentence's translation in a document is what translating that sentence alone gives."""
+    doc = tmp_path / "doc.txt"
+    doc.write_text("ab cd. ef gh!\n\n   ij kl.\n", encoding="utf-8")
+    code, _, err = cli(capsys, "translate", model_file, "--document", doc, "-o", tmp_path / "out.txt")
+    assert code == 0, err
+    code, alone, _ = cli(capsys, "translate", model_file, "ab cd.", "ef gh!", "ij kl.")
+    one, two, three = alone.split("\n")[:3]
+    assert (tmp_path / "out.txt").read_text(encoding="utf-8") == f"{one} {two}\n\n   {three}\n"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--n-best", "2"], "--document translates a whole text; drop --n-best"),
+        (["--format", "jsonl"], "drop --format jsonl"),
+        (["-i", "x.txt"], "drop --input"),
+        (["--plot-attention", "p"], "drop --plot-attention"),
+    ],
+)
+def test_options_a_document_cannot_take_are_refused_in_one_line(capsys, model_file, tmp_path, options, message):
+    doc = tmp_path / "doc.txt"
+    doc.write_text("ab.\n", encoding="utf-8")
+    code, out, err = cli(capsys, "translate", model_file, "--document", doc, *options)
+    assert code == 2 and out == "" and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_document_is_one_line(capsys, model_file, tmp_path):
+    code, _, err = cli(capsys, "translate", model_file, "--document", tmp_path / "none.txt")
+    assert code == 2 and "cannot read --document" in err and len(err.strip().splitlines()) == 1
