@@ -24,6 +24,9 @@ import pytest
 import torch
 
 from seq2seq.cli.main import main
+from seq2seq.config.load import config_from_dict
+from seq2seq.models.build import build_model
+from seq2seq.models.model_file import save_model
 from seq2seq.special_ids import BOS_ID, PAD_ID
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
@@ -89,6 +92,28 @@ def tiny_config_dict(root: Path, paths: dict[str, Path] | None = None, run: str 
     for name, values in sections.items():
         raw[name] = values if name == "model" else raw[name] | values
     return raw
+
+
+TINY_TRANSFORMER = {
+    "architecture": "transformer",
+    "transformer": {"encoder_layers": 1, "decoder_layers": 1, "d_model": 8, "heads": 2, "d_ff": 16},
+}
+
+
+def save_tiny(root, name, tokenizer, seed, **model) -> str:
+    """An untrained tiny model file (weights scaled up so that its outputs are not flat)."""
+    raw = tiny_config_dict(root)
+    raw["model"] = raw["model"] | model
+    if model.get("architecture") == "transformer":
+        raw["model"].pop("encoder"), raw["model"].pop("decoder")
+    cfg = config_from_dict(raw)
+    torch.manual_seed(seed)
+    net = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
+    with torch.no_grad():  # an untrained model's outputs are too flat to tell models apart
+        for p in net.parameters():
+            p.mul_(8.0)
+    save_model(root / name, net, cfg, tokenizer)
+    return str(root / name)
 
 
 # ---------------------------------------------------------------- the reversal task

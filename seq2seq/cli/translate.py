@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..inference.glossary import Glossary
 from .options import add_debug, add_decoding, load_translator, open_input, positive, warn
 
 
@@ -47,6 +48,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "paragraphs, line breaks and whitespace kept",
     )
     p.add_argument(
+        "--glossary",
+        metavar="FILE.tsv",
+        help="source term<TAB>target term per line: where a source term occurs (whole words, any "
+        "case), its target term appears in the translation",
+    )
+    p.add_argument(
         "--source-lang",
         metavar="CODE",
         help="the document's language for sentence splitting (default: the model's data.src_lang)",
@@ -65,7 +72,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give sentences as arguments or --input FILE, not both")
     if args.document is not None:
         _check_document_options(args)
+    glossary = Glossary.read(Path(args.glossary)) if args.glossary else None
     translator = load_translator(args, exports=True)
+    if glossary:
+        if not hasattr(translator, "glossary"):
+            raise UserError(
+                f"{args.models[0]} is a CTranslate2 export, which has no constrained search for "
+                "--glossary; translate with the model file it was exported from"
+            )
+        translator.glossary = glossary
     if args.document is not None:
         return _run_document(args, translator)
     if args.attention_head is not None:

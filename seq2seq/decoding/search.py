@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..models.seq2seq import Seq2Seq
 from ..special_ids import BOS_ID, EOS_ID, PAD_ID
+from .constraints import Constraints, ConstraintState, bank_priority
 from .hypotheses import History, Hypothesis, hypothesis, length_penalty, unfinished_extensions
 
 
@@ -89,6 +90,7 @@ def beam_search(
     alpha: float,
     n_best: int = 1,
     with_attention: bool = False,
+    constraints: Constraints | None = None,
 ) -> list[list[Hypothesis]]:
     """Beam search with GNMT length normalization; returns the n_best hypotheses per sentence.
 
@@ -104,10 +106,19 @@ def beam_search(
     then the best unfinished ones: the extensions, by one token other than EOS, of the
     hypotheses that were live at the sentence's last step (`finished=False`, one token past the
     limit, scored without EOS).
+
+    With `constraints` (constraints.py) every finished hypothesis holds its sentence's constraints
+    (unless it reached the length limit, which grows by their pieces): candidates also include
+    the tokens that advance a constraint, and the 2K are chosen by dynamic beam allocation
+    instead of by score alone. Without them the search is exactly the plain one.
     """
     K, N = beam_size, n_best
     B, S = src.shape
     device = src.device
+    cstate = None
+    if constraints is not None:
+        max_lens = max_lens + constraints.total()
+        cstate = constraints.start(K)
     steps = int(max_lens.max()) + 1
     memory, state = model.encode(src, src_lengths)  # memory: one row per sentence, shared by its beams
 
@@ -132,7 +143,10 @@ def beam_search(
         # the 2K best candidates of a sentence are among the 2K best extensions of each of its
         # hypotheses: rank per hypothesis first, then only K x 2K sums instead of K x V
         per_sentence = logits.size(0) // b  # hypotheses per sentence: 1 at the first step, then K
-        ext_logp, ext_token = best_extensions(logits, at_max.repeat_interleave(per_sentence), 2 * K)
+        if cstate is None:
+            ext_logp, ext_token = best_extensions(logits, at_max.repeat_interleave(per_sentence), 2 * K)
+        else:
+            ext_logp, ext_token = constrained_extensions(logits, at_max, per_sentence, cstate, 2 * K)
         if t == 0:  # the first step's one hypothesis per sentence (BOS) becomes K copies
             beams = torch.arange(B, device=device).repeat_interleave(K)
             ext_logp, ext_token, alpha_t, state = (
@@ -143,7 +157,14 @@ def beam_search(
             )
         per_hyp = ext_logp.size(1)
         cand = (live_scores.unsqueeze(2) + ext_logp.view(b, K, per_hyp)).view(b, K * per_hyp)
-        top_scores, top_ids = cand.topk(min(2 * K, K * per_hyp), dim=1)  # (b, 2K)
+        if cstate is None:
+            top_scores, top_ids = cand.topk(min(2 * K, K * per_hyp), dim=1)  # (b, 2K)
+        else:  # the 2K by dynamic beam allocation over the banks of constraint pieces met
+            whose = torch.arange(K * per_hyp, device=device) // per_hyp
+            states = cstate.advance(whose.expand(b, -1), ext_token.view(b, K * per_hyp))
+            priority = bank_priority(cand, states.met_pieces())
+            top_priority, top_ids = priority.topk(min(2 * K, K * per_hyp), dim=1)
+            top_scores, candidates = cand.gather(1, top_ids), states.select(top_ids)
         origin = top_ids // per_hyp
         token = ext_token.view(b, K * per_hyp).gather(1, top_ids)
         token_logp = ext_logp.view(b, K * per_hyp).gather(1, top_ids)
@@ -154,13 +175,19 @@ def beam_search(
         ends[:, K:] = False
         if bool(ends.any()):
             norm = (top_scores / length_penalty(torch.tensor(t + 1), alpha)).masked_fill(~ends, float("-inf"))
+            if cstate is not None:  # one that the length limit ended with a constraint unmet ranks last
+                norm = norm - UNMET * (~candidates.all_met()).float()
             merged_norm = torch.cat([pool_norm, norm], dim=1)
             pool_norm, pick = merged_norm.topk(N, dim=1)
             pool_scores = torch.cat([pool_scores, top_scores], dim=1).gather(1, pick)
             pool = History.cat(pool, extended).select(pick)
 
         before, before_scores = live, live_scores  # the live hypotheses this step extended
-        live_scores, pick = top_scores.masked_fill(token == EOS_ID, float("-inf")).topk(K, dim=1)
+        if cstate is None:
+            live_scores, pick = top_scores.masked_fill(token == EOS_ID, float("-inf")).topk(K, dim=1)
+        else:
+            pick = top_priority.masked_fill(token == EOS_ID, float("-inf")).topk(K, dim=1).indices
+            live_scores, cstate = top_scores.gather(1, pick), candidates.select(pick)
         live = extended.select(pick)
         reorder = (torch.arange(b, device=device).unsqueeze(1) * K + origin.gather(1, pick)).view(-1)
         state = state.select(reorder)
@@ -184,6 +211,7 @@ def beam_search(
             if keep.numel() == 0:
                 break
             active, live_scores = active[keep], live_scores[keep]
+            cstate = cstate.rows(keep) if cstate is not None else None
             pool_norm, pool_scores, live, pool = (
                 pool_norm[keep],
                 pool_scores[keep],
@@ -193,6 +221,9 @@ def beam_search(
             flat = (keep.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
             memory, state, prev = memory.select(keep), state.select(flat), prev[flat]
 
+    if cstate is not None:  # the norm scores without the ranking's UNMET
+        plain = out_scores / length_penalty(out.lengths, alpha)
+        out_norm = torch.where(out_norm < -UNMET / 2, plain, out_norm)
     results = []
     for b in range(B):
         hyps = [
@@ -216,6 +247,7 @@ def beam_search(
 
 
 ROWS_AT_ONCE = 512
+UNMET = 1e9  # subtracted from the rank of a hypothesis that ended without all its constraints
 
 
 def best_extensions(logits: Tensor, must_end: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -233,6 +265,27 @@ def best_extensions(logits: Tensor, must_end: Tensor, k: int) -> tuple[Tensor, T
     if len(parts) == 1:
         return parts[0]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def constrained_extensions(
+    logits: Tensor, at_max: Tensor, per_sentence: int, state: ConstraintState, k: int
+) -> tuple[Tensor, Tensor]:
+    """best_extensions for a constrained search: EOS only where every constraint is met (or the
+    length limit is reached), and after the k best tokens, the C tokens that advance a constraint
+    (log-probability -inf where there is none, or where it is among the k already)."""
+    if per_sentence == 1:  # the first step: one hypothesis per sentence
+        state = state.select(torch.zeros_like(state.current[:, :1]))
+    must_end = at_max.repeat_interleave(per_sentence)
+    logp = next_token_logprobs(logits, must_end)
+    logp[:, EOS_ID] = logp[:, EOS_ID].masked_fill(~state.all_met().view(-1) & ~must_end, float("-inf"))
+    best_logp, best = logp.topk(min(k, logp.size(1)), dim=1)
+    wanted = state.wanted().view(logp.size(0), -1)  # (R, C)
+    wanted_logp = logp.gather(1, wanted.clamp(min=0))
+    repeated = (wanted.unsqueeze(2) == best.unsqueeze(1)).any(dim=2)
+    earlier = torch.ones(wanted.size(1), wanted.size(1), dtype=torch.bool, device=wanted.device).tril(-1)
+    repeated |= ((wanted.unsqueeze(2) == wanted.unsqueeze(1)) & earlier).any(dim=2)  # the same token twice
+    wanted_logp = wanted_logp.masked_fill((wanted < 0) | repeated, float("-inf"))
+    return torch.cat([best_logp, wanted_logp], dim=1), torch.cat([best, wanted.clamp(min=0)], dim=1)
 
 
 def next_token_logprobs(logits: Tensor, must_end: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ from ..config.load import SearchConfig
 from ..data.batches import pad_src, sorted_batches
 from ..data.tokenizer import Tokenizer
 from ..models.seq2seq import Seq2Seq
+from .constraints import Constraints
 from .hypotheses import Hypothesis
 from .search import beam_search, greedy_search, max_lengths
 
@@ -42,6 +43,7 @@ def translate(
     *,
     max_src_len: int,
     sampler: Callable | None = None,
+    constraints: Sequence[list[list[int]]] | None = None,
 ) -> list[Translation]:
     """Translate lines with greedy (beam_size 1) or beam search, or with `sampler` when given (a
     `sampler.Sampler`); one Translation per line, in order.
@@ -50,21 +52,27 @@ def translate(
     limit) is cut into parts of at most that many pieces, each translated on its own, and the
     parts' translations are joined with a space (their attention is not kept). Validation,
     `seq2seq test` and `seq2seq translate` all pass the model's data.max_len, so they cut alike.
+
+    `constraints`: per line, target piece sequences that its translation must contain (a
+    glossary's terms; the beam search's lexical constraints, the first part of a cut line), even
+    with beam_size 1; None: the plain search.
     """
     model.eval()
     return translate_lines(
         tokenizer,
         lines,
-        lambda chunks: _decode(model, chunks, search, n_best, with_attention, sampler),
+        lambda chunks, wanted=None: _decode(model, chunks, search, n_best, with_attention, sampler, wanted),
         max_src_len,
+        constraints,
     )
 
 
 def translate_lines(
     tokenizer: Tokenizer,
     lines: Sequence[str],
-    decode: Callable[[list[np.ndarray]], list[list[Hypothesis]]],
+    decode: Callable[..., list[list[Hypothesis]]],
     max_src_len: int,
+    constraints: Sequence[list[list[int]]] | None = None,
 ) -> list[Translation]:
     """What `translate` does around the search, for any decoder: `decode` turns source id
     sequences into their hypotheses (best first); lines are cut at `max_src_len` pieces and the
@@ -78,7 +86,11 @@ def translate_lines(
         for start in range(0, max(len(x), 1), step):
             chunks.append(x[start : start + step])
             owner.append(i)
-    found = decode(chunks)
+    if constraints is None:
+        found = decode(chunks)
+    else:  # each line's constraints go with its first part
+        firsts = [k == 0 or owner[k - 1] != i for k, i in enumerate(owner)]
+        found = decode(chunks, [constraints[i] if first else [] for i, first in zip(owner, firsts)])
     per_line: list[list[list[Hypothesis]]] = [[] for _ in lines]
     for i, hyps in zip(owner, found):
         per_line[i].append(hyps)
@@ -102,8 +114,10 @@ def _decode(
     n_best: int,
     with_attention: bool,
     sampler: Callable | None = None,
+    constraints: list[list[list[int]]] | None = None,
 ) -> list[list[Hypothesis]]:
-    """Decode id sequences in length-sorted token-budget batches; results in input order."""
+    """Decode id sequences in length-sorted token-budget batches; results in input order. A batch
+    with constraints decodes with the constrained beam search."""
     device = next(model.parameters()).device
     lengths = np.array([len(x) + 1 for x in chunks], dtype=np.int64)
     results: list[list[Hypothesis]] = [[] for _ in chunks]
@@ -111,7 +125,20 @@ def _decode(
         src, src_lengths = pad_src([chunks[i] for i in batch])
         src, src_lengths = src.to(device), src_lengths.to(device)
         max_lens = max_lengths(src_lengths, search.max_len_ratio, search.max_len_offset)
-        if sampler is not None:
+        wanted = [constraints[i] for i in batch] if constraints is not None else []
+        if any(wanted):
+            found = beam_search(
+                model,
+                src,
+                src_lengths,
+                max_lens,
+                search.beam_size,
+                search.length_penalty,
+                n_best,
+                with_attention,
+                Constraints.of(wanted, device),
+            )
+        elif sampler is not None:
             found = sampler(model, src, src_lengths, max_lens, with_attention)
         elif search.beam_size == 1:
             found = greedy_search(model, src, src_lengths, max_lens, with_attention)

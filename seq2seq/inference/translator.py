@@ -21,6 +21,7 @@ from ..models.ensemble import Ensemble
 from ..models.model_file import ModelFile
 from ..models.seq2seq import Seq2Seq
 from ..runtime.device import decoding_precision, describe, pick_device, pick_precision, precision_warning
+from .glossary import Glossary
 
 log = logging.getLogger("seq2seq")
 
@@ -34,6 +35,7 @@ class Translator:
     precision: str
     device: str = "cpu"  # where it decodes, as the log says it: 'cpu (2 threads)', 'cuda:0 (NVIDIA H200)'
     sampler: Sampler | None = None  # sample instead of searching (chat)
+    glossary: Glossary | None = None  # the terms every translation obeys (translate --glossary)
 
     @classmethod
     def load(
@@ -82,8 +84,15 @@ class Translator:
         self.model.show_head(head)
 
     def translate(
-        self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False
+        self,
+        lines: Sequence[str],
+        n_best: int = 1,
+        with_attention: bool = False,
+        glossary: Glossary | None = None,
     ) -> list[Translation]:
+        """`glossary` (default: the translator's): the target terms of the source terms each line
+        holds must appear in its translation (the constrained beam search)."""
+        glossary = glossary if glossary is not None else self.glossary
         return translate(
             self.model,
             self.tokenizer,
@@ -93,4 +102,5 @@ class Translator:
             with_attention,
             max_src_len=self.config.data.max_len,
             sampler=self.sampler,
+            constraints=glossary.constraints(lines, self.tokenizer) if glossary else None,
         )

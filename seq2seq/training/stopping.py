@@ -13,9 +13,7 @@ def reason_to_stop(progress: Progress, tc: TrainConfig, hours: float, metric: st
     far, its earlier processes included (the same figure in every process)."""
     patience = tc.early_stopping_patience
     if patience and progress.bad_validations >= patience:
-        return (
-            f"early stopping: no {metric} gain in {patience} validations (best {progress.best_score:.2f})"
-        )
+        return f"early stopping: no {metric} gain in {patience} validations (best {progress.best_score:.2f})"
     if tc.max_hours and hours >= tc.max_hours and progress.epoch > 0:
         return (
             f"time budget: the run has taken {hours:.2f} h of train.max_hours {tc.max_hours:g} "

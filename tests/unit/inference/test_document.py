@@ -14,7 +14,24 @@ from helpers import cli
 
 from seq2seq.inference.document import split_line, translate_document
 
-WORDS = ["Dr.", "Smith", "went", "home", "e.g.", "the", "3.5", "cats", "U.S.", "ok", "(yes)", "«quoted»", "Über"]
+# cli() adds a console handler bound to capsys's stream: restore_globals removes it after each test
+pytestmark = pytest.mark.usefixtures("restore_globals")
+
+WORDS = [
+    "Dr.",
+    "Smith",
+    "went",
+    "home",
+    "e.g.",
+    "the",
+    "3.5",
+    "cats",
+    "U.S.",
+    "ok",
+    "(yes)",
+    "«quoted»",
+    "Über",
+]
 ENDS = [".", "!", "?", "...", ",", ";", ""]
 SPACES = [" ", "  ", "\t", " \t "]
 LINE_ENDS = ["\n", "\r\n", ""]
@@ -43,7 +60,10 @@ def test_a_line_is_its_whitespace_and_sentences_exactly():
 
 
 def test_sentences_are_split_by_the_languages_rules():
-    assert split_line("Dr. Smith went home. He slept!\n", "en").sentences == ["Dr. Smith went home.", "He slept!"]
+    assert split_line("Dr. Smith went home. He slept!\n", "en").sentences == [
+        "Dr. Smith went home.",
+        "He slept!",
+    ]
     assert split_line("Das ist z.B. gut. Ja.", "de").sentences == ["Das ist z.B. gut.", "Ja."]
 
 
@@ -88,15 +108,23 @@ def test_output_starts_before_the_input_ends():
                 written.set()
 
     sink = Sink()
-    with open(read_end, "rb") as source, open(write_end, "wb") as writer:
-        worker = threading.Thread(target=translate_document, args=(FakeTranslator(), source, sink, "en"))
+    source, writer = open(read_end, "rb"), open(write_end, "wb")
+    try:
+        worker = threading.Thread(
+            target=translate_document, args=(FakeTranslator(), source, sink, "en"), daemon=True
+        )
         worker.start()
         writer.write(b"One. Two.\n")
         writer.flush()
-        assert written.wait(timeout=30), "nothing written while the input was open"
+        assert written.wait(timeout=60), "nothing written while the input was open"
         assert sink.getvalue() == "<One.> <Two.>\n"
         writer.write(b"Three.\n")
-    worker.join(timeout=30)
+        writer.close()  # the end of the input: the rest is translated, then it returns
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+    finally:
+        writer.close()
+        source.close()
     assert sink.getvalue() == "<One.> <Two.>\n<Three.>\n"
 
 
@@ -120,7 +148,9 @@ def test_the_command_translates_a_document_as_its_sentences_alone(capsys, model_
         (["--plot-attention", "p"], "drop --plot-attention"),
     ],
 )
-def test_options_a_document_cannot_take_are_refused_in_one_line(capsys, model_file, tmp_path, options, message):
+def test_options_a_document_cannot_take_are_refused_in_one_line(
+    capsys, model_file, tmp_path, options, message
+):
     doc = tmp_path / "doc.txt"
     doc.write_text("ab.\n", encoding="utf-8")
     code, out, err = cli(capsys, "translate", model_file, "--document", doc, *options)

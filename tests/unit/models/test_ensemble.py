@@ -10,43 +10,24 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_pairs, tiny_config_dict, write_lines
+from helpers import TINY_TRANSFORMER, make_pairs, save_tiny, write_lines
 
 from seq2seq.cli.main import main
-from seq2seq.config.load import TokenizerConfig, config_from_dict
+from seq2seq.config.load import TokenizerConfig
 from seq2seq.data.batches import check_parallel, pad_src
 from seq2seq.data.tokenizer import BOS_ID, train_or_load
 from seq2seq.inference.translator import Translator
-from seq2seq.models.build import build_model
 from seq2seq.models.ensemble import Ensemble
-from seq2seq.models.model_file import load_model, save_model
+from seq2seq.models.model_file import load_model
 from seq2seq.report import metrics
 
 LINES = ["ba ca da", "fe ge", "hi ja ki la ma", ""]
 
 
-def save_tiny(root, name, tokenizer, seed, **model) -> str:
-    raw = tiny_config_dict(root)
-    raw["model"] = raw["model"] | model
-    if model.get("architecture") == "transformer":
-        raw["model"].pop("encoder"), raw["model"].pop("decoder")
-    cfg = config_from_dict(raw)
-    torch.manual_seed(seed)
-    net = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
-    with torch.no_grad():  # an untrained model's outputs are too flat to tell models apart
-        for p in net.parameters():
-            p.mul_(8.0)
-    save_model(root / name, net, cfg, tokenizer)
-    return str(root / name)
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, tokenizer):
     root = tmp_path_factory.mktemp("ensemble")
-    transformer = {
-        "architecture": "transformer",
-        "transformer": {"encoder_layers": 1, "decoder_layers": 1, "d_model": 8, "heads": 2, "d_ff": 16},
-    }
+    transformer = TINY_TRANSFORMER
     return {
         "a": save_tiny(root, "a.pt", tokenizer, seed=0),
         "b": save_tiny(root, "b.pt", tokenizer, seed=1),
