@@ -1,6 +1,7 @@
 """The fixtures of the tests (the plain helpers are in helpers.py): a tiny generated parallel corpus,
-a tiny config and a tiny (untrained) model file, all in temporary directories; a fixture that undoes
-what train() and the CLI set globally. Everything under tests/system is marked `system`."""
+a tiny config and a tiny (untrained) model file, all in temporary directories; a small Transformer
+trained a little on the reversal task and its CTranslate2 export; a fixture that undoes what train()
+and the CLI set globally. Everything under tests/system is marked `system`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import kept_globals, make_pairs, tiny_config_dict, write_lines
+from helpers import kept_globals, make_pairs, reversal_config, reversal_corpus, tiny_config_dict, write_lines
 
+from seq2seq.cli.main import main
+from seq2seq.cli.train import train
 from seq2seq.config.load import TokenizerConfig, config_from_dict
 from seq2seq.data.batches import check_parallel
 from seq2seq.data.tokenizer import Tokenizer, train_or_load
@@ -79,3 +82,35 @@ def model_file(tmp_path_factory, tokenizer) -> Path:
     model = build_model(cfg.model, len(tokenizer.src), len(tokenizer.tgt))
     save_model(root / "model.pt", model, cfg, tokenizer)
     return root / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def transformer(tmp_path_factory) -> Path:
+    """A small Transformer trained a little on the reversal task (outputs that end, not noise): the
+    folder with the corpus (train/valid .src/.tgt) and the run, run/best.pt."""
+    root = reversal_corpus(tmp_path_factory.mktemp("transformer"), 600, 40)
+    raw = reversal_config(
+        root,
+        data={"batch_tokens": 400},
+        model={
+            "architecture": "transformer",
+            "transformer": {"encoder_layers": 2, "decoder_layers": 2, "d_model": 32, "heads": 4, "d_ff": 64},
+            "tie_tgt_embeddings": True,
+            "tie_src_tgt_embeddings": True,
+        },
+        train={"epochs": 10, "lr": 0.005, "schedule": "warmup_decay", "warmup_steps": 50},
+    )
+    with kept_globals():
+        train(config_from_dict(raw))
+    return root
+
+
+@pytest.fixture(scope="session")
+def exported(transformer, tmp_path_factory) -> Path:
+    """The `transformer`'s model file exported to CTranslate2 (float32); skips without ctranslate2."""
+    pytest.importorskip("ctranslate2")
+    out = tmp_path_factory.mktemp("export") / "ct2"
+    with kept_globals(), pytest.raises(SystemExit) as exit_:
+        main(["export", str(transformer / "run" / "best.pt"), "--ctranslate2", str(out)])
+    assert exit_.value.code == 0
+    return out

@@ -11,12 +11,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from ..config.load import Config, SearchConfig
 from ..data.tokenizer import Tokenizer
 from ..decoding.sampler import Sampler
 from ..decoding.translate import Translation, translate
 from ..errors import UserError
+from ..models.build import count_parameters
 from ..models.ensemble import Ensemble
 from ..models.model_file import ModelFile
 from ..models.seq2seq import Seq2Seq
@@ -27,6 +29,11 @@ log = logging.getLogger("seq2seq")
 
 @dataclass
 class Translator:
+    """Decoding with our own search in PyTorch. `engine` and `reports_attention` say what a
+    server may promise (deploy/ctranslate2_engine.py has another engine behind the same face)."""
+
+    engine: ClassVar[str] = "pytorch"
+    reports_attention: ClassVar[bool] = True
     model: Seq2Seq | Ensemble
     tokenizer: Tokenizer
     config: Config
@@ -34,6 +41,7 @@ class Translator:
     precision: str
     device: str = "cpu"  # where it decodes, as the log says it: 'cpu (2 threads)', 'cuda:0 (NVIDIA H200)'
     sampler: Sampler | None = None  # sample instead of searching (chat)
+    parameters: int = 0  # the models' parameters, all of them (build.count_parameters)
 
     @classmethod
     def load(
@@ -75,7 +83,8 @@ class Translator:
         model = model.inference_copy(precision)
         if compile:
             model.compile_steps()
-        return cls(model, tokenizer, cfg, settings, precision, describe(where))
+        parameters = sum(count_parameters(c, len(t.src), len(t.tgt)) for _, c, t in loaded)
+        return cls(model, tokenizer, cfg, settings, precision, describe(where), parameters=parameters)
 
     def show_head(self, head: int | None) -> None:
         """Report one attention head (None: their average); a ValueError names the heads there are."""
