@@ -54,9 +54,14 @@ class Translator:
     ) -> Translator:
         """Load a model file, or several as an ensemble; `search` overrides the decoding settings
         saved in the (first) file (None: keep). `compile`: torch.compile the recurrent decoders'
-        step (Seq2Seq.compile_steps)."""
+        step (Seq2Seq.compile_steps). With an int8 model file (export --int8) among them, decoding
+        runs on the CPU with fp32 activations, and `precision` says int8."""
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        loaded = [ModelFile.read(p).build() for p in paths]
+        files = [ModelFile.read(p) for p in paths]
+        int8 = next((p for p, f in zip(paths, files) if f.int8 is not None), None)
+        if int8 is not None:
+            device, precision = _int8_decoding(int8, device, precision, compile)
+        loaded = [f.build() for f in files]
         for path, (_, other_cfg, _) in zip(paths, loaded):
             if other_cfg.task != "translate":
                 raise UserError(
@@ -84,6 +89,7 @@ class Translator:
         if compile:
             model.compile_steps()
         parameters = sum(count_parameters(c, len(t.src), len(t.tgt)) for _, c, t in loaded)
+        precision = precision if int8 is None else "int8"  # int8 products, fp32 between them
         return cls(model, tokenizer, cfg, settings, precision, describe(where), parameters=parameters)
 
     def show_head(self, head: int | None) -> None:
@@ -103,3 +109,21 @@ class Translator:
             max_src_len=self.config.data.max_len,
             sampler=self.sampler,
         )
+
+
+def _int8_decoding(path: str | Path, device: str, precision: str | None, compile: bool) -> tuple[str, str]:
+    """The device and precision of decoding with an int8 model file (models/int8.py): PyTorch's
+    int8 layers run on the CPU, with fp32 between them; asking for other ones is one line."""
+    if device == "cuda":
+        raise UserError(
+            f"{path} is an int8 model file, and PyTorch runs int8 layers on the CPU only: use "
+            "--device cpu, or the model file it was exported from on the GPU"
+        )
+    if precision not in (None, "auto", "fp32"):
+        raise UserError(
+            f"--precision {precision}: {path} is an int8 model file, which computes in int8 and fp32; "
+            "leave --precision off"
+        )
+    if compile:
+        raise UserError(f"--compile is for float model files; {path} is int8: leave --compile off")
+    return "cpu", "fp32"
