@@ -94,7 +94,7 @@ def model_file(tmp_path_factory, tokenizer) -> Path:
 
 
 @pytest.fixture(scope="session")
-def transformer(tmp_path_factory) -> Path:
+def trained_transformer(tmp_path_factory) -> Path:
     """A small Transformer (embeddings tied) trained on the reversal task to validation BLEU
     ~99 (12 epochs, ~25 s on 2 cores): the folder with the corpus (train/valid .src/.tgt) and the
     run, run/best.pt."""
@@ -119,9 +119,9 @@ def transformer(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def rnn(tmp_path_factory) -> Path:
+def trained_rnn(tmp_path_factory) -> Path:
     """A tiny recurrent model (GRU, Bahdanau attention) trained on the reversal task to validation
-    BLEU ~100 (12 epochs, ~20 s on 2 cores), as `transformer`."""
+    BLEU ~100 (12 epochs, ~20 s on 2 cores), as `trained_transformer`."""
     return _trained(tmp_path_factory.mktemp("rnn"), model=tiny_model(32, dropout=0.0), train={"lr": 0.01})
 
 
@@ -140,11 +140,11 @@ def _trained(root: Path, model: dict, train: dict, batch_tokens: int = 400) -> P
 
 
 @pytest.fixture(scope="session")
-def exported(transformer, tmp_path_factory) -> Path:
-    """The `transformer`'s model file exported to CTranslate2 (float32); skips without ctranslate2."""
+def exported(trained_transformer, tmp_path_factory) -> Path:
+    """The `trained_transformer`'s model file exported to CTranslate2 (float32); skips without ctranslate2."""
     pytest.importorskip("ctranslate2")
     out = tmp_path_factory.mktemp("export") / "ct2"
     with kept_globals(), pytest.raises(SystemExit) as exit_:
-        main(["export", str(transformer / "run" / "best.pt"), "--ctranslate2", str(out)])
+        main(["export", str(trained_transformer / "run" / "best.pt"), "--ctranslate2", str(out)])
     assert exit_.value.code == 0
     return out

@@ -2,7 +2,7 @@
 (float32: the same greedy and beam-5 output for every sentence, and every token's log-probability
 within rounding); what CTranslate2 cannot run is refused in one line; the directory holds all it
 needs; `serve` answers from it as `translate` does. The toy Transformer and its export are
-conftest's `transformer` and `exported`."""
+conftest's `trained_transformer` and `exported`."""
 
 from __future__ import annotations
 
@@ -47,11 +47,11 @@ def _source_tokens(tokenizer, lines: list[str]) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("beam", [1, 5])
-def test_the_export_translates_as_ours_does(transformer, tmp_path, beam, restore_globals):
-    assert _export(transformer / "run" / "best.pt", tmp_path / "ct2") == 0
-    lines = read_lines(transformer / "valid.src")
+def test_the_export_translates_as_ours_does(trained_transformer, tmp_path, beam, restore_globals):
+    assert _export(trained_transformer / "run" / "best.pt", tmp_path / "ct2") == 0
+    lines = read_lines(trained_transformer / "valid.src")
     ours = Translator.load(
-        transformer / "run" / "best.pt", precision="fp32", beam_size=beam, length_penalty=0.0
+        trained_transformer / "run" / "best.pt", precision="fp32", beam_size=beam, length_penalty=0.0
     )
     expected = [t.hypotheses[0] for t in ours.translate(lines)]
     engine = ctranslate2.Translator(str(tmp_path / "ct2"), device="cpu", intra_threads=1)
@@ -70,32 +70,32 @@ def test_the_export_translates_as_ours_does(transformer, tmp_path, beam, restore
         assert result.log_probs == pytest.approx(h.token_logprobs, abs=1e-4)
 
 
-def test_the_directory_holds_the_tokenizer_and_config(transformer, tmp_path, restore_globals):
-    assert _export(transformer / "run" / "best.pt", tmp_path / "ct2", "--quantization", "int8") == 0
+def test_the_directory_holds_the_tokenizer_and_config(trained_transformer, tmp_path, restore_globals):
+    assert _export(trained_transformer / "run" / "best.pt", tmp_path / "ct2", "--quantization", "int8") == 0
     names = {p.name for p in (tmp_path / "ct2").iterdir()}
     assert {"model.bin", "config.json", "seq2seq.yaml", "source.spm", "target.spm"} <= names
-    ours = Translator.load(transformer / "run" / "best.pt").tokenizer
+    ours = Translator.load(trained_transformer / "run" / "best.pt").tokenizer
     again = read_tokenizer(tmp_path / "ct2")
     assert again.src.same_as(ours.src) and again.tgt.same_as(ours.tgt)
 
 
 def test_what_ctranslate2_cannot_run_is_refused_in_one_line(
-    model_file, transformer, tmp_path, capsys, restore_globals
+    model_file, trained_transformer, tmp_path, capsys, restore_globals
 ):
     assert _export(model_file, tmp_path / "rnn") == 2  # conftest's model is recurrent
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a recurrent model; CTranslate2 runs Transformers only" in err[0]
     assert not (tmp_path / "rnn").exists()
     (tmp_path / "taken").mkdir()
-    assert _export(transformer / "run" / "best.pt", tmp_path / "taken") == 2
+    assert _export(trained_transformer / "run" / "best.pt", tmp_path / "taken") == 2
     assert "already exists; choose a new directory" in capsys.readouterr().err
 
 
 def test_translate_and_test_take_an_export_as_they_take_the_model_file(
-    transformer, exported, capsys, restore_globals
+    trained_transformer, exported, capsys, restore_globals
 ):
     """The engine follows from the path; greedy, no length penalty: the same translations."""
-    model, src = transformer / "run" / "best.pt", transformer / "valid.src"
+    model, src = trained_transformer / "run" / "best.pt", trained_transformer / "valid.src"
     lines = read_lines(src)[:10]
     options = ["--greedy", "--length-penalty", "0"]
     code, ours, _ = cli(capsys, "translate", model, *lines, *options)
@@ -105,7 +105,7 @@ def test_translate_and_test_take_an_export_as_they_take_the_model_file(
     results = []
     for path in (model, exported):
         code, out, _ = cli(
-            capsys, "test", path, "--src", src, "--ref", transformer / "valid.tgt", "--json", *options
+            capsys, "test", path, "--src", src, "--ref", trained_transformer / "valid.tgt", "--json", *options
         )
         assert code == 0
         results.append(json.loads(out))
@@ -114,8 +114,8 @@ def test_translate_and_test_take_an_export_as_they_take_the_model_file(
     assert code == 0 and len(out.splitlines()) == 2
 
 
-def test_what_an_export_cannot_do_is_one_line(transformer, exported, capsys, restore_globals):
-    src, tgt = transformer / "valid.src", transformer / "valid.tgt"
+def test_what_an_export_cannot_do_is_one_line(trained_transformer, exported, capsys, restore_globals):
+    src, tgt = trained_transformer / "valid.src", trained_transformer / "valid.tgt"
     cases = [
         (["translate", exported, "a b", "--attention-head", "0"], "reports no attention"),
         (["translate", exported, "a b", "--compile"], "--compile is for model files"),
@@ -138,12 +138,14 @@ SERVED_OPTIONS = [
 ]
 
 
-def test_serve_answers_from_an_export_as_translate_does(transformer, exported, capsys, restore_globals):
+def test_serve_answers_from_an_export_as_translate_does(
+    trained_transformer, exported, capsys, restore_globals
+):
     """The same translations as `translate EXPORT` for every request's settings (n-best lists
     too); greedy without a length penalty, the model file's translations and scores."""
     pytest.importorskip("fastapi")
-    model = transformer / "run" / "best.pt"
-    lines = [*read_lines(transformer / "valid.src")[:6], ""]
+    model = trained_transformer / "run" / "best.pt"
+    lines = [*read_lines(trained_transformer / "valid.src")[:6], ""]
     with ServerProcess(exported) as server:
         info = server.get("/info")
         assert info["engine"] == "ctranslate2" and info["attention"] is False

@@ -1,7 +1,7 @@
 """`seq2seq export MODEL --int8 OUT.pt`: a recurrent model and a Transformer trained on the reversal
-task (conftest's `rnn` and `transformer`) keep their test BLEU within 0.5 in int8, in a smaller file
-that loads with weights_only; translate, test, serve and ensembles take the file as any model file;
-every mistake is one line."""
+task (conftest's `trained_rnn` and `trained_transformer`) keep their test BLEU within 0.5 in int8,
+in a smaller file that loads with weights_only; translate, test, serve and ensembles take the file
+as any model file; every mistake is one line."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ FAMILIES = ["rnn", "transformer"]
 
 
 @pytest.fixture(scope="module")
-def int8_files(rnn, transformer, tmp_path_factory) -> dict[str, Path]:
+def int8_files(trained_rnn, trained_transformer, tmp_path_factory) -> dict[str, Path]:
     """Each family's best.pt exported with --int8 (by the command, in a process of its own)."""
     out = tmp_path_factory.mktemp("int8")
     files = {}
-    for family, root in (("rnn", rnn), ("transformer", transformer)):
+    for family, root in (("rnn", trained_rnn), ("transformer", trained_transformer)):
         files[family] = out / f"{family}.int8.pt"
         exported = _seq2seq("export", root / "run" / "best.pt", "--int8", files[family])
         assert exported.returncode == 0, exported.stderr
@@ -40,8 +40,8 @@ def _seq2seq(*argv) -> subprocess.CompletedProcess:
     )
 
 
-def _root(family: str, rnn: Path, transformer: Path) -> Path:
-    return {"rnn": rnn, "transformer": transformer}[family]
+def _root(family: str, trained_rnn: Path, trained_transformer: Path) -> Path:
+    return {"rnn": trained_rnn, "transformer": trained_transformer}[family]
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +56,9 @@ def test_set(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_int8_keeps_test_bleu_within_half_a_point(
-    family, rnn, transformer, int8_files, test_set, capsys, restore_globals
+    family, trained_rnn, trained_transformer, int8_files, test_set, capsys, restore_globals
 ):
-    root = _root(family, rnn, transformer)
+    root = _root(family, trained_rnn, trained_transformer)
     scores = {}
     for name, model in (("fp32", root / "run" / "best.pt"), ("int8", int8_files[family])):
         precision = ["--precision", "fp32"] if name == "fp32" else []
@@ -73,8 +73,10 @@ def test_int8_keeps_test_bleu_within_half_a_point(
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_the_int8_file_is_smaller_and_loads_with_weights_only(family, rnn, transformer, int8_files):
-    fp32 = _root(family, rnn, transformer) / "run" / "best.pt"
+def test_the_int8_file_is_smaller_and_loads_with_weights_only(
+    family, trained_rnn, trained_transformer, int8_files
+):
+    fp32 = _root(family, trained_rnn, trained_transformer) / "run" / "best.pt"
     assert int8_files[family].stat().st_size < fp32.stat().st_size
     data = torch.load(int8_files[family], weights_only=True)  # raises on anything but plain values
     assert data["format_version"] == 2 and data["int8"]
@@ -87,11 +89,11 @@ def test_the_int8_file_is_smaller_and_loads_with_weights_only(family, rnn, trans
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_translate_and_an_ensemble_take_the_int8_file(
-    family, rnn, transformer, int8_files, capsys, restore_globals
+    family, trained_rnn, trained_transformer, int8_files, capsys, restore_globals
 ):
     """An ensemble of the int8 file with itself averages equal log-probabilities: the same
     translations and scores as the file alone; with its float original, it still translates."""
-    root = _root(family, rnn, transformer)
+    root = _root(family, trained_rnn, trained_transformer)
     lines = read_lines(root / "valid.src")[:8]
     alone = translate_jsonl(capsys, int8_files[family], lines)
     twice = translate_jsonl(capsys, [int8_files[family], int8_files[family]], lines)
@@ -104,14 +106,14 @@ def test_translate_and_an_ensemble_take_the_int8_file(
     assert code == 0 and len(out.splitlines()) == len(lines), err
 
 
-def test_serve_answers_from_an_int8_file_as_translate_does(rnn, int8_files, capsys, restore_globals):
+def test_serve_answers_from_an_int8_file_as_translate_does(trained_rnn, int8_files, capsys, restore_globals):
     pytest.importorskip("fastapi")
-    lines = [*read_lines(rnn / "valid.src")[:5], ""]
+    lines = [*read_lines(trained_rnn / "valid.src")[:5], ""]
     expected = translate_jsonl(capsys, int8_files["rnn"], lines, "--beam", "4", "--n-best", "2")
     with ServerProcess(int8_files["rnn"]) as server:
         info = server.get("/info")
         assert info["precision"] == "int8" and info["engine"] == "pytorch" and info["attention"] is True
-        float_model, _, _ = load_model(rnn / "run" / "best.pt")
+        float_model, _, _ = load_model(trained_rnn / "run" / "best.pt")
         assert info["parameters"] == sum(p.numel() for p in float_model.parameters())
         status, answer, _ = server.post({"text": lines, "beam_size": 4, "n_best": 2, "attention": True})
     assert status == 200
@@ -128,11 +130,11 @@ def test_serve_answers_from_an_int8_file_as_translate_does(rnn, int8_files, caps
 # ---------------------------------------------------------------- mistakes, one line each
 
 
-def test_what_int8_cannot_do_is_one_line(rnn, transformer, int8_files, tmp_path, capsys, restore_globals):
-    model, int8 = transformer / "run" / "best.pt", int8_files["transformer"]
+def test_what_int8_cannot_do_is_one_line(trained_transformer, int8_files, tmp_path, capsys, restore_globals):
+    model, int8 = trained_transformer / "run" / "best.pt", int8_files["transformer"]
     (tmp_path / "notes.txt").write_text("not a model\n", encoding="utf-8")
     (tmp_path / "taken.pt").write_bytes(b"")
-    src, tgt = transformer / "valid.src", transformer / "valid.tgt"
+    src, tgt = trained_transformer / "valid.src", trained_transformer / "valid.tgt"
     cases = [
         (
             ["export", tmp_path / "notes.txt", "--int8", tmp_path / "a.pt"],
