@@ -121,9 +121,10 @@ def save_tiny(root, name, tokenizer, seed, **model) -> str:
 SYMBOLS = "abcdefghijkl"
 
 
-def write_reversal(path_src: Path, path_tgt: Path, n: int, rng: random.Random) -> None:
-    """n lines of 3-8 symbols; the target is the source reversed (it needs attention to learn)."""
-    src = [" ".join(rng.choice(SYMBOLS) for _ in range(rng.randint(3, 8))) for _ in range(n)]
+def write_reversal(path_src: Path, path_tgt: Path, n: int, rng: random.Random, longest: int = 8) -> None:
+    """n lines of 3 to `longest` symbols; the target is the source reversed (it needs attention to
+    learn)."""
+    src = [" ".join(rng.choice(SYMBOLS) for _ in range(rng.randint(3, longest))) for _ in range(n)]
     path_src.write_text("".join(s + "\n" for s in src), encoding="utf-8")
     path_tgt.write_text("".join(" ".join(reversed(s.split())) + "\n" for s in src), encoding="utf-8")
 

@@ -75,7 +75,7 @@ MESSAGES = {
     "another kind of file); use a best.pt or last.pt that a finished save wrote",
     "model-is-another-torch-file": "seq2seq: error: other.pt is a PyTorch file but not a seq2seq model file",
     "model-from-a-newer-version": "seq2seq: error: future.pt has model format version 999, newer than this "
-    "seq2seq (0.1.0) reads (up to 1); upgrade seq2seq",
+    "seq2seq (0.1.0) reads (up to 2); upgrade seq2seq",
     "model-holds-python-objects": "seq2seq: error: evil.pt holds Python objects that a seq2seq model file "
     "never has; refusing to load it, since loading could run code from it",
     # command line

@@ -49,18 +49,20 @@ def add_decoding(p: argparse.ArgumentParser, search: bool = True) -> None:
     )
 
 
-def add_models(p: argparse.ArgumentParser) -> None:
+def add_models(p: argparse.ArgumentParser, exports: bool = False) -> None:
+    """The MODEL arguments; `exports`: the command takes a CTranslate2 export too."""
+    export = " or a CTranslate2 export directory" if exports else ""
     p.add_argument(
         "models",
         nargs="+",
         metavar="MODEL",
-        help="model file (best.pt, last.pt, averaged.pt); several make an ensemble",
+        help=f"model file (best.pt, last.pt, averaged.pt){export}; several model files make an ensemble",
     )
 
 
 def load_translator(args: argparse.Namespace, exports: bool = False):
     """The model file(s) `args.models` with the search that the decoding options ask for; with
-    `exports`, a CTranslate2 export directory too (`translate` and `test` take one)."""
+    `exports`, a CTranslate2 export directory too (`translate`, `test` and `serve` take one)."""
     from ..deploy.ctranslate2_engine import is_export, load_export
     from ..inference.translator import Translator
 
@@ -68,7 +70,7 @@ def load_translator(args: argparse.Namespace, exports: bool = False):
     if export is not None and not exports:
         raise UserError(
             f"{export} is a CTranslate2 export; seq2seq {args.command} needs a model file "
-            "(an export serves seq2seq translate and seq2seq test)"
+            "(an export serves seq2seq translate, test and serve)"
         )
     load = load_export if export is not None else Translator.load
     return load(

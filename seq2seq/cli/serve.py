@@ -1,4 +1,5 @@
-"""`seq2seq serve MODEL [MODEL ...]`: translate over HTTP, with a web page at / (see server.py)."""
+"""`seq2seq serve MODEL [MODEL ...]`: translate over HTTP, with a web page at / (see server.py); MODEL
+may be a CTranslate2 export, as in `translate`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
     limits = Limits()  # the defaults live there, once
     p = sub.add_parser("serve", help="translate over HTTP, with a web page")
-    add_models(p)
+    add_models(p, exports=True)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=_port, default=8000, help="port to listen on (0: any free one)")
     p.add_argument(
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    translator = load_translator(args)
+    translator = load_translator(args, exports=True)
     if translator.search.beam_size > limits.max_beam:
         raise UserError(
             f"the default beam ({translator.search.beam_size}) is above --max-beam {limits.max_beam}; "

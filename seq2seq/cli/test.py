@@ -12,7 +12,7 @@ from .options import add_debug, add_decoding, add_models, load_translator
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("test", help="score a model on a test set (BLEU and chrF, or accuracy and F1)")
-    add_models(p)
+    add_models(p, exports=True)
     p.add_argument("--src", required=True, help="source text, one sentence per line")
     p.add_argument(
         "--ref",

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     glossary = Glossary.read(Path(args.glossary)) if args.glossary else None
     translator = load_translator(args, exports=True)
     if glossary:
-        if not hasattr(translator, "glossary"):
+        if not translator.obeys_glossaries:
             raise UserError(
                 f"{args.models[0]} is a CTranslate2 export, which has no constrained search for "
                 "--glossary; translate with the model file it was exported from"

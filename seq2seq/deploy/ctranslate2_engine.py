@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -26,9 +27,11 @@ from ..decoding.hypotheses import Hypothesis
 from ..decoding.search import max_lengths
 from ..decoding.translate import Translation, translate_lines
 from ..errors import UserError
+from ..models.build import count_parameters
 from .ctranslate2_export import CONFIG_FILE, ctranslate2_module, read_tokenizer
 
 COMPUTE_TYPES = {None: "default", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+NO_ATTENTION = "a CTranslate2 export reports no attention; use the model file for attention"
 
 
 def is_export(path: str | Path) -> bool:
@@ -40,12 +43,19 @@ def is_export(path: str | Path) -> bool:
 
 @dataclass
 class CTranslate2Translator:
-    engine: object  # a ctranslate2.Translator
+    """What `translator.Translator` offers its users (translate, test, serve), with CTranslate2
+    decoding; `engine` and `reports_attention` say what a server may promise."""
+
+    engine: ClassVar[str] = "ctranslate2"
+    reports_attention: ClassVar[bool] = False
+    obeys_glossaries: ClassVar[bool] = False  # CTranslate2 has no lexically constrained search
+    ct2_translator: object  # a ctranslate2.Translator
     tokenizer: Tokenizer
     config: Config
     search: SearchConfig
     precision: str  # the engine's compute type
     device: str
+    parameters: int  # the model's, as its model file counts them
 
     @classmethod
     def load(
@@ -74,17 +84,19 @@ class CTranslate2Translator:
         cfg = load_config(directory / CONFIG_FILE)
         settings = dataclasses.replace(cfg.search, **{k: v for k, v in search.items() if v is not None})
         described = f"{where} ({threads} threads)" if where == "cpu" else where
-        return cls(engine, read_tokenizer(directory), cfg, settings, engine.compute_type, described)
+        tokenizer = read_tokenizer(directory)
+        parameters = count_parameters(cfg, len(tokenizer.src), len(tokenizer.tgt))
+        return cls(engine, tokenizer, cfg, settings, engine.compute_type, described, parameters)
 
     def show_head(self, head: int | None) -> None:
         if head is not None:
-            raise ValueError("a CTranslate2 export reports no attention; use the model file")
+            raise ValueError(NO_ATTENTION)
 
     def translate(
         self, lines: Sequence[str], n_best: int = 1, with_attention: bool = False
     ) -> list[Translation]:
         if with_attention:
-            raise UserError("a CTranslate2 export reports no attention; use the model file for attention")
+            raise UserError(NO_ATTENTION)
         return translate_lines(
             self.tokenizer, lines, lambda c: self._decode(c, n_best), self.config.data.max_len
         )
@@ -97,12 +109,13 @@ class CTranslate2Translator:
         results: list[list[Hypothesis]] = [[] for _ in chunks]
         for limit in sorted(set(limits.tolist())):
             rows = [i for i, n in enumerate(limits.tolist()) if n == limit]
-            found = self.engine.translate_batch(
+            found = self.ct2_translator.translate_batch(
                 [[*self.tokenizer.src.pieces(chunks[i]), "</s>"] for i in rows],
                 beam_size=s.beam_size,
                 num_hypotheses=n_best,
                 length_penalty=s.length_penalty if s.beam_size > 1 else 0.0,
                 max_decoding_length=limit,
+                min_decoding_length=0,  # as ours: </s> may come first (with 1, p renormalizes without it)
                 max_batch_size=s.batch_tokens,
                 batch_type="tokens",
                 return_scores=True,

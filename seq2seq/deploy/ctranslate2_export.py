@@ -59,7 +59,13 @@ def export_ctranslate2(model_path: str | Path, out: str | Path, quantization: st
     out = Path(out)
     if out.exists():
         raise UserError(f"{out} already exists; choose a new directory for the export")
-    model, cfg, tokenizer = ModelFile.read(model_path).build()
+    source = ModelFile.read(model_path)
+    if source.int8 is not None:
+        raise UserError(
+            f"{model_path} is an int8 model file; export the model file it came from "
+            "(--quantization int8 gives CTranslate2 int8 weights)"
+        )
+    model, cfg, tokenizer = source.build()
     check_exportable(cfg, model_path)
     spec = _spec(ct2, model, cfg, tokenizer)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from ..config.load import Config, SearchConfig
 from ..data.tokenizer import Tokenizer
 from ..decoding.sampler import Sampler
 from ..decoding.translate import Translation, translate
 from ..errors import UserError
+from ..models.build import count_parameters
 from ..models.ensemble import Ensemble
 from ..models.model_file import ModelFile
 from ..models.seq2seq import Seq2Seq
@@ -28,6 +30,12 @@ log = logging.getLogger("seq2seq")
 
 @dataclass
 class Translator:
+    """Decoding with our own search in PyTorch. `engine` and `reports_attention` say what a
+    server may promise (deploy/ctranslate2_engine.py has another engine behind the same face)."""
+
+    engine: ClassVar[str] = "pytorch"
+    reports_attention: ClassVar[bool] = True
+    obeys_glossaries: ClassVar[bool] = True  # the constrained beam search
     model: Seq2Seq | Ensemble
     tokenizer: Tokenizer
     config: Config
@@ -35,6 +43,7 @@ class Translator:
     precision: str
     device: str = "cpu"  # where it decodes, as the log says it: 'cpu (2 threads)', 'cuda:0 (NVIDIA H200)'
     sampler: Sampler | None = None  # sample instead of searching (chat)
+    parameters: int = 0  # the models' parameters, all of them (build.count_parameters)
     glossary: Glossary | None = None  # the terms every translation obeys (translate --glossary)
 
     @classmethod
@@ -48,9 +57,14 @@ class Translator:
     ) -> Translator:
         """Load a model file, or several as an ensemble; `search` overrides the decoding settings
         saved in the (first) file (None: keep). `compile`: torch.compile the recurrent decoders'
-        step (Seq2Seq.compile_steps)."""
+        step (Seq2Seq.compile_steps). With an int8 model file (export --int8) among them, decoding
+        runs on the CPU with fp32 activations, and `precision` says int8."""
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        loaded = [ModelFile.read(p).build() for p in paths]
+        files = [ModelFile.read(p) for p in paths]
+        int8 = next((p for p, f in zip(paths, files) if f.int8 is not None), None)
+        if int8 is not None:
+            device, precision = _int8_decoding(int8, device, precision, compile)
+        loaded = [f.build() for f in files]
         for path, (_, other_cfg, _) in zip(paths, loaded):
             if other_cfg.task != "translate":
                 raise UserError(
@@ -77,7 +91,9 @@ class Translator:
         model = model.inference_copy(precision)
         if compile:
             model.compile_steps()
-        return cls(model, tokenizer, cfg, settings, precision, describe(where))
+        parameters = sum(count_parameters(c, len(t.src), len(t.tgt)) for _, c, t in loaded)
+        precision = precision if int8 is None else "int8"  # int8 products, fp32 between them
+        return cls(model, tokenizer, cfg, settings, precision, describe(where), parameters=parameters)
 
     def show_head(self, head: int | None) -> None:
         """Report one attention head (None: their average); a ValueError names the heads there are."""
@@ -104,3 +120,21 @@ class Translator:
             sampler=self.sampler,
             constraints=glossary.constraints(lines, self.tokenizer) if glossary else None,
         )
+
+
+def _int8_decoding(path: str | Path, device: str, precision: str | None, compile: bool) -> tuple[str, str]:
+    """The device and precision of decoding with an int8 model file (models/int8.py): PyTorch's
+    int8 layers run on the CPU, with fp32 between them; asking for other ones is one line."""
+    if device == "cuda":
+        raise UserError(
+            f"{path} is an int8 model file, and PyTorch runs int8 layers on the CPU only: use "
+            "--device cpu, or the model file it was exported from on the GPU"
+        )
+    if precision not in (None, "auto", "fp32"):
+        raise UserError(
+            f"--precision {precision}: {path} is an int8 model file, which computes in int8 and fp32; "
+            "leave --precision off"
+        )
+    if compile:
+        raise UserError(f"--compile is for float model files; {path} is int8: leave --compile off")
+    return "cpu", "fp32"

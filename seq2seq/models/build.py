@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..config.load import ClassifyConfig, Config, DecoderConfig, EncoderConfig, ModelConfig, TransformerConfig
@@ -35,6 +36,15 @@ def build(cfg: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq | Te
     if cfg.task == "classify":
         return build_classifier(cfg.model.encoder, cfg.classify, src_vocab_size)
     return build_model(cfg.model, src_vocab_size, tgt_vocab_size)
+
+
+def count_parameters(cfg: Config, src_vocab_size: int, tgt_vocab_size: int) -> int:
+    """The parameters of the model `cfg` describes (tied ones once), counted on PyTorch's meta
+    device: nothing is allocated or initialized. For what holds no float weights to count: an int8
+    model, a CTranslate2 export."""
+    with torch.device("meta"):
+        model = build(cfg, src_vocab_size, tgt_vocab_size)
+    return sum(p.numel() for p in model.parameters())
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:

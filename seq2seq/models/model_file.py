@@ -2,7 +2,8 @@
 
 A model file holds the weights, the resolved config (a classifier's label list included), the
 SentencePiece model(s), the toolkit version and a format version; `last.pt` also holds the full
-training state for exact resuming. Only tensors and plain Python values go in, so loading uses
+training state for exact resuming, and a file of `seq2seq export --int8` its int8 matrices beside
+the other weights (int8.py). Only tensors and plain Python values go in, so loading uses
 torch.load(weights_only=True) and never runs code from the file.
 """
 
@@ -26,9 +27,10 @@ from ..config.load import Config, config_from_dict, to_dict
 from ..data.tokenizer import Tokenizer
 from ..errors import UserError
 from .build import build
+from .int8 import Int8Weights, load_int8
 
 FORMAT = "seq2seq-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this version reads: 1 the weights, 2 int8 matrices beside them
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -66,24 +68,19 @@ def _umask() -> int:
     return mask
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @dataclass
 class ModelFile:
     """What a model file holds, read and written here only: the resolved config and the tokenizer
-    as plain values, the weights and, in last.pt, the training state. `source` names where it was
-    read from (for messages)."""
+    as plain values, the weights, in last.pt the training state, in an int8 file the int8
+    matrices. `source` names where it was read from (for messages)."""
 
     config: dict[str, Any]  # config.to_dict of the resolved config
     tokenizer: dict[str, torch.Tensor]  # Tokenizer.state()
-    weights: dict[str, torch.Tensor]  # the model's state_dict()
+    weights: dict[str, torch.Tensor]  # the model's state_dict(), less the int8 matrices
     train_state: dict | None = None  # TrainState.state_dict(): last.pt only
     toolkit_version: str = __version__
     source: str = field(default="", compare=False)
+    int8: Int8Weights | None = None  # int8.int8_weights: files of export --int8 only
 
     @classmethod
     def of(
@@ -94,7 +91,7 @@ class ModelFile:
     def write(self, path: str | Path) -> None:
         data = {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": 1 if self.int8 is None else 2,  # the oldest format that holds it
             "toolkit_version": self.toolkit_version,
             "config": self.config,
             "tokenizer": self.tokenizer,
@@ -102,6 +99,8 @@ class ModelFile:
         }
         if self.train_state is not None:
             data["train_state"] = self.train_state
+        if self.int8 is not None:
+            data["int8"] = self.int8
         atomic_save(data, path)
 
     @classmethod
@@ -116,6 +115,7 @@ class ModelFile:
                 data.get("train_state"),
                 data.get("toolkit_version", "unknown"),
                 str(path),
+                data.get("int8"),
             )
         except KeyError as e:
             raise UserError(
@@ -132,12 +132,16 @@ class ModelFile:
         return Tokenizer.from_state(self.tokenizer)
 
     def build(self) -> tuple[nn.Module, Config, Tokenizer]:
-        """The model (a Seq2Seq or, for task: classify, a TextClassifier), its config and tokenizer."""
+        """The model (a Seq2Seq or, for task: classify, a TextClassifier), its config and tokenizer;
+        from an int8 file, the model with its int8 layers (CPU only)."""
         cfg, tokenizer = self.cfg(), self.vocab()
         model = build(cfg, len(tokenizer.src), len(tokenizer.tgt))
         try:
-            model.load_state_dict(self.weights)
-        except (RuntimeError, KeyError) as e:
+            if self.int8 is None:
+                model.load_state_dict(self.weights)
+            else:
+                model = load_int8(model, self.weights, self.int8)
+        except (RuntimeError, KeyError, ValueError) as e:
             raise UserError(
                 f"{self.source}: the weights do not fit the model its config describes ({e})"
             ) from None
@@ -199,6 +203,12 @@ def average(paths: Sequence[str | Path]) -> ModelFile:
     (computed in fp32, stored in their type; other tensors from the first), with the first one's
     config and tokenizer. Files of another model or tokenizer are refused."""
     files = [ModelFile.read(p) for p in paths]
+    for f in files:
+        if f.int8 is not None:
+            raise UserError(
+                f"{f.source} is an int8 model file; average the checkpoints it was exported from, "
+                "then export the average with seq2seq export --int8"
+            )
     first = files[0]
     for other in files[1:]:
         if other.config["model"] != first.config["model"] or other.weights.keys() != first.weights.keys():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..config.load import SearchConfig, to_dict
+from ..config.load import to_dict
 from ..data.tokenizer import Tokenizer
 from ..decoding.translate import Translation
 from ..inference.translator import Translator
@@ -52,9 +52,10 @@ FIELDS = ("text", "beam_size", "n_best", "length_penalty", "attention")
 EXAMPLE = '{"text": ["A sentence."]}'
 
 
-def parse_request(body: bytes, search: SearchConfig, limits: Limits) -> tuple[list[str], Hashable]:
+def parse_request(body: bytes, translator: Translator, limits: Limits) -> tuple[list[str], Hashable]:
     """A POST /translate body -> its lines and the decoding settings they share a batch by:
-    (beam_size, length_penalty, n_best, attention). Raises Refused."""
+    (beam_size, length_penalty, n_best, attention). Raises Refused, also for what `translator`
+    cannot do."""
     if not body.strip():
         raise Refused(400, f"empty request body; send JSON such as {EXAMPLE}")
     try:
@@ -73,6 +74,13 @@ def parse_request(body: bytes, search: SearchConfig, limits: Limits) -> tuple[li
         request = _schema(limits).model_validate(raw)
     except ValidationError as e:
         raise _refusal(e.errors(include_url=False), limits) from None
+    if request.attention and not translator.reports_attention:
+        raise Refused(
+            422,
+            f"'attention': this server's engine ({translator.engine}) reports no attention weights; "
+            "send the request without 'attention'",
+        )
+    search = translator.search
     beam = request.beam_size or search.beam_size
     if request.n_best > beam:
         raise Refused(422, f"n_best {request.n_best} needs a beam at least as large (beam_size {beam})")
@@ -161,11 +169,13 @@ def info(translator: Translator, models: list[str], limits: Limits) -> dict:
         "vocabulary": {"src": len(tok.src), "tgt": len(tok.tgt)},
         "architecture": cfg.model.architecture,
         "model": to_dict(cfg.model),
-        "parameters": sum(p.numel() for p in translator.model.parameters()),
+        "parameters": translator.parameters,
         "max_len": cfg.data.max_len,  # longer lines are translated in parts
         "search": to_dict(translator.search),
+        "engine": translator.engine,
+        "attention": translator.reports_attention,  # whether a request may ask for attention
         "precision": translator.precision,
-        "device": str(next(translator.model.parameters()).device),
+        "device": translator.device,
         "limits": dataclasses.asdict(limits) | {"max_body_bytes": limits.max_body},
     }
 

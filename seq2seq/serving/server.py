@@ -8,8 +8,10 @@
                       "attention"?} -> {"translations": [{"text", "score"[, "hypotheses"]
                       [, "attention"]}, ...]}, one item per input, in order
 
-Translations come from the same Translator that `seq2seq translate` uses, through a Batcher that
-merges concurrent requests into shared decoding calls. Every bad request is a 4xx with one line,
+Translations come from the same translator that `seq2seq translate` uses (a model file's, or a
+CTranslate2 export's: the same face), through a Batcher that merges concurrent requests into shared
+decoding calls. What a translator cannot give (an export reports no attention) it says, and /info
+passes on; a request for it is refused like any bad request. Every bad request is a 4xx with one line,
 {"error": "..."}; a full queue is 503 with Retry-After. SIGTERM (or Ctrl-C) stops accepting
 connections, finishes the requests in flight, and exits. FastAPI, uvicorn and pydantic are the
 `serve` extra: they are imported inside the functions that need them.
@@ -94,7 +96,7 @@ def create_app(translator: Translator, model_names: list[str], limits: Limits):
 
     @app.post("/translate")
     async def translate(request: Request):
-        lines, key = parse_request(await _body(request, limits.max_body), translator.search, limits)
+        lines, key = parse_request(await _body(request, limits.max_body), translator, limits)
         try:
             future = batcher.submit(key, lines)
         except QueueFull as e:

@@ -1,6 +1,7 @@
 """The web page of `seq2seq serve`, in a real headless browser (Debian's chromium driven by
 Playwright): type sentences, press Translate, read the translations `seq2seq translate` gives,
 choose a sentence and see its attention heatmap; nothing is fetched from anywhere but the server.
+Served from a CTranslate2 export, which reports no attention, the page asks for none.
 
 Skipped only where /usr/bin/chromium is absent (README's test command installs it)."""
 
@@ -11,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from helpers import ServerProcess, translate_jsonl
+from helpers import ServerProcess, cli, translate_jsonl
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -65,3 +66,29 @@ def test_the_page_translates_and_shows_the_attention_of_a_chosen_sentence(
         finally:
             browser.close()
     assert fetched and all(url.startswith(server.url) for url in fetched), fetched
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
+def test_the_page_of_an_export_translates_without_asking_for_attention(exported, capsys, restore_globals):
+    """A CTranslate2 export reports no attention (/info says so): the page asks for none, shows the
+    translations `seq2seq translate` gives, no error and no heatmap."""
+    pytest.importorskip("fastapi")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    lines = ["a b c", "d e f g"]
+    code, out, _ = cli(capsys, "translate", exported, *lines)
+    assert code == 0
+    with ServerProcess(exported) as server, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            sync_api.expect(page.locator("#about")).to_contain_text(exported.name)
+            page.fill("#source", "\n".join(lines))
+            page.click("#translate")
+            translations = page.locator("#output li .translation")
+            sync_api.expect(translations).to_have_count(2)
+            assert translations.all_text_contents() == out.splitlines()
+            assert page.locator("#error").text_content() == ""
+            assert page.locator("#heatmap-title").is_hidden()
+        finally:
+            browser.close()
