@@ -12,7 +12,7 @@ the whole input is read and memory does not grow with the document.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
@@ -51,6 +51,16 @@ def split_line(raw: str, lang: str) -> Line:
         sentences.append(core)
         gaps.append(piece[len(core) :])
     return Line(lead, sentences, gaps, end)
+
+
+def split_text(text: str, lang: str) -> list[Line]:
+    """A whole text (line breaks and all) -> its lines, split into sentences."""
+    return [split_line(raw, lang) for raw in text.splitlines(keepends=True)]
+
+
+def rebuild(lines: list[Line], translations: Iterator[str]) -> str:
+    """The text of `split_text`'s lines, their sentences taken in turn from `translations`."""
+    return "".join(line.rebuild([next(translations) for _ in line.sentences]) for line in lines)
 
 
 def _segment(lang: str, text: str) -> Iterable[str]:

@@ -20,6 +20,7 @@ from .. import __version__
 from ..config.load import to_dict
 from ..data.tokenizer import Tokenizer
 from ..decoding.translate import Translation
+from ..inference.glossary import Glossary
 from ..inference.translator import Translator
 
 
@@ -48,14 +49,21 @@ class Refused(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
-FIELDS = ("text", "beam_size", "n_best", "length_penalty", "attention")
+FIELDS = ("text", "beam_size", "n_best", "length_penalty", "attention", "glossary", "document")
 EXAMPLE = '{"text": ["A sentence."]}'
 
 
-def parse_request(body: bytes, translator: Translator, limits: Limits) -> tuple[list[str], Hashable]:
-    """A POST /translate body -> its lines and the decoding settings they share a batch by:
-    (beam_size, length_penalty, n_best, attention). Raises Refused, also for what `translator`
-    cannot do."""
+@dataclass(frozen=True)
+class Parsed:
+    texts: list[str]  # sentences, or with `document` whole texts (line breaks and all)
+    key: Hashable  # the decoding settings lines share a batch by (server.py's work() reads it)
+    document: bool = False
+
+
+def parse_request(body: bytes, translator: Translator, limits: Limits) -> Parsed:
+    """A POST /translate body -> its texts and the decoding settings they share a batch by:
+    (beam_size, length_penalty, n_best, attention, glossary). Raises Refused, also for what
+    `translator` cannot do."""
     if not body.strip():
         raise Refused(400, f"empty request body; send JSON such as {EXAMPLE}")
     try:
@@ -84,11 +92,36 @@ def parse_request(body: bytes, translator: Translator, limits: Limits) -> tuple[
     beam = request.beam_size or search.beam_size
     if request.n_best > beam:
         raise Refused(422, f"n_best {request.n_best} needs a beam at least as large (beam_size {beam})")
-    for i, line in enumerate(request.text):
-        if "\n" in line or "\r" in line:
-            raise Refused(422, f"text[{i}] holds a line break; send one sentence per item of 'text'")
+    if request.document:
+        for name, given in (("attention", request.attention), ("n_best", request.n_best > 1)):
+            if given:
+                raise Refused(422, f"'document' answers with whole texts; send the request without '{name}'")
+    else:
+        for i, line in enumerate(request.text):
+            if "\n" in line or "\r" in line:
+                raise Refused(
+                    422,
+                    f"text[{i}] holds a line break; send one sentence per item of 'text', "
+                    'or whole texts with "document": true',
+                )
+    glossary = _glossary(request.glossary, translator)
     alpha = search.length_penalty if request.length_penalty is None else request.length_penalty
-    return request.text, (beam, alpha, request.n_best, request.attention)
+    return Parsed(request.text, (beam, alpha, request.n_best, request.attention, glossary), request.document)
+
+
+def _glossary(pairs: list[list[str]] | None, translator: Translator) -> Glossary | None:
+    if not pairs:
+        return None
+    if not translator.obeys_glossaries:
+        raise Refused(
+            422,
+            f"'glossary': this server's engine ({translator.engine}) has no constrained search; "
+            "send the request without 'glossary'",
+        )
+    try:
+        return Glossary.of(pairs, where="'glossary'")
+    except ValueError as e:
+        raise Refused(422, str(e)) from None
 
 
 @functools.cache
@@ -106,6 +139,10 @@ def _schema(limits: Limits):
         n_best: int = Field(1, ge=1, le=limits.max_beam)
         length_penalty: float | None = Field(None, ge=0.0, allow_inf_nan=False)
         attention: bool = False
+        # [[source term, target term], ...]: the target terms of the source terms a text holds
+        # appear in its translation
+        glossary: Annotated[list[list[str]], Field(max_length=1000)] | None = None
+        document: bool = False  # each text a document: sentences split, line breaks kept
 
     return TranslateRequest
 

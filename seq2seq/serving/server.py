@@ -31,6 +31,7 @@ from importlib import resources
 
 from .. import __version__
 from ..errors import UserError
+from ..inference.document import rebuild, split_text
 from ..inference.translator import Translator
 from ..runtime.memory import RELEASE_EVERY, release_free_memory
 from .api import Limits, Refused, decoded_item, info, parse_request
@@ -96,14 +97,22 @@ def create_app(translator: Translator, model_names: list[str], limits: Limits):
 
     @app.post("/translate")
     async def translate(request: Request):
-        lines, key = parse_request(await _body(request, limits.max_body), translator, limits)
+        parsed = parse_request(await _body(request, limits.max_body), translator, limits)
+        lines, documents = parsed.texts, []
+        if parsed.document:  # each text's sentences, all decoded in the shared batches
+            documents = [split_text(t, translator.config.data.src_lang) for t in parsed.texts]
+            lines = [s for d in documents for line in d for s in line.sentences]
         try:
-            future = batcher.submit(key, lines)
+            future = batcher.submit(parsed.key, lines)
         except QueueFull as e:
             raise Refused(503, f"the server is busy ({e}); retry shortly", {"Retry-After": "1"}) from None
         except Closed as e:
             raise Refused(503, f"{e}; retry on another server", {"Retry-After": "1"}) from None
-        return {"translations": await asyncio.wrap_future(future)}
+        answers = await asyncio.wrap_future(future)
+        if parsed.document:
+            texts = iter(a["text"] for a in answers)
+            answers = [{"text": rebuild(d, texts)} for d in documents]
+        return {"translations": answers}
 
     return app
 
@@ -114,10 +123,13 @@ def _work(translator: Translator) -> Callable[[Hashable, list[str]], list[dict]]
 
     def work(key: Hashable, lines: list[str]) -> list[dict]:
         nonlocal calls
-        beam_size, length_penalty, n_best, attention = key
+        beam_size, length_penalty, n_best, attention, glossary = key
         search = dataclasses.replace(translator.search, beam_size=beam_size, length_penalty=length_penalty)
         settings = dataclasses.replace(translator, search=search)
-        translations = settings.translate(lines, n_best, with_attention=attention)
+        if glossary is None:
+            translations = settings.translate(lines, n_best, with_attention=attention)
+        else:  # only an engine that obeys glossaries gets one (api.py)
+            translations = settings.translate(lines, n_best, with_attention=attention, glossary=glossary)
         calls += 1
         if calls % RELEASE_EVERY == 0:  # batches of every shape fragment the heap, as in training
             release_free_memory()

@@ -92,3 +92,35 @@ def test_the_page_of_an_export_translates_without_asking_for_attention(exported,
             assert page.locator("#heatmap-title").is_hidden()
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
+def test_the_page_translates_a_document_with_a_glossary(model_file, capsys, restore_globals, tmp_path):
+    """Document mode: the text in the box comes back with its paragraphs and spacing, translated as
+    `seq2seq translate --document --glossary` translates it."""
+    pytest.importorskip("fastapi")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    document = "ba ce. fo ga!\n\n   hi ja ki.\n"
+    (tmp_path / "doc.txt").write_text(document, encoding="utf-8")
+    (tmp_path / "g.tsv").write_text("ba\tfo go\n", encoding="utf-8")
+    code, expected, err = cli(
+        capsys, "translate", model_file, "--document", tmp_path / "doc.txt", "--glossary", tmp_path / "g.tsv"
+    )
+    assert code == 0, err
+    with ServerProcess(model_file) as server, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            sync_api.expect(page.locator("#about")).to_contain_text(model_file.name)
+            page.fill("#source", document)
+            page.check("#document")
+            page.click("#glossary-box summary")
+            page.fill("#glossary", "ba = fo go")
+            page.click("#translate")
+            shown = page.locator("#document-output")
+            sync_api.expect(shown).to_be_visible()
+            assert shown.text_content() == expected
+            assert page.locator("#output").is_hidden() and page.locator("#error").text_content() == ""
+        finally:
+            browser.close()

@@ -186,6 +186,23 @@ BAD = [
     ("POST", "/translate", b'{"text": ["a"], "attention": "yes"}', 422, "valid boolean"),
     ("POST", "/translate", b'{"text": ["a\\nb"]}', 422, "text[0] holds a line break"),
     ("POST", "/translate", b'{"text": ["\\ud800"]}', 422, "lone surrogate"),
+    (
+        "POST",
+        "/translate",
+        b'{"text": ["a"], "glossary": [["ba", ""]]}',
+        422,
+        "'glossary' entry 1 has an empty term",
+    ),
+    ("POST", "/translate", b'{"text": ["a"], "glossary": [["ba"]]}', 422, "'glossary' entry 1 is not a pair"),
+    ("POST", "/translate", b'{"text": ["a"], "glossary": "ba"}', 422, "'glossary' is"),
+    (
+        "POST",
+        "/translate",
+        b'{"text": ["a"], "document": true, "n_best": 2, "beam_size": 2}',
+        422,
+        "without 'n_best'",
+    ),
+    ("POST", "/translate", b'{"text": ["a"], "document": 1}', 422, "valid boolean"),
     ("POST", "/translate", TOO_MANY_LINES, 413, f"{MAX_LINES + 1} lines in one request; at most {MAX_LINES}"),
     ("POST", "/translate", TOO_LONG_LINE, 413, f"at most {MAX_CHARS} (--max-chars)"),
     ("POST", "/translate", HUGE, 413, "request body over"),
@@ -233,6 +250,29 @@ def test_after_the_bad_requests_it_still_translates(server, model_file, capsys, 
     (expected,) = translate_jsonl(capsys, model_file, ["ba ce"])
     status, answer, _ = server.post({"text": ["ba ce"]})
     assert status == 200 and answer["translations"][0]["text"] == expected["hypotheses"][0]["text"]
+
+
+def test_a_glossary_and_a_document_answer_as_the_translate_command(
+    server, model_file, capsys, restore_globals, tmp_path
+):
+    glossary = tmp_path / "g.tsv"
+    glossary.write_text("ba\tfo go\nhi ja\tke\n", encoding="utf-8")
+    lines = ["ba ce da", "hi ja ki", "fe ge"]
+    code, out, err = cli(capsys, "translate", model_file, "--glossary", glossary, *lines)
+    assert code == 0, err
+    pairs = [["ba", "fo go"], ["hi ja", "ke"]]
+    status, answer, _ = server.post({"text": lines, "glossary": pairs})
+    assert status == 200 and [t["text"] for t in answer["translations"]] == out.splitlines()
+
+    document = "ba ce. hi ja ki!\n\n  fe ge.\n"
+    (tmp_path / "doc.txt").write_text(document, encoding="utf-8")
+    code, out, err = cli(
+        capsys, "translate", model_file, "--document", tmp_path / "doc.txt", "--glossary", glossary
+    )
+    assert code == 0, err
+    status, answer, _ = server.post({"text": [document, "fe ge."], "document": True, "glossary": pairs})
+    assert status == 200 and answer["translations"][0] == {"text": out}
+    assert answer["translations"][1]["text"] == out.splitlines()[-1].strip()
 
 
 # ---------------------------------------------------------------- a full queue, SIGTERM
