@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..special_ids import EOS_ID
+
 
 @dataclass(frozen=True)
 class Constraints:
@@ -96,6 +98,24 @@ class ConstraintState:
         following = torch.full_like(firsts, -1)
         following[:, :, :1] = flat.gather(2, index)
         return torch.where(busy.unsqueeze(2), following, firsts)
+
+    def extensions(self, logp: Tensor, must_end: Tensor, per_sentence: int, k: int) -> tuple[Tensor, Tensor]:
+        """The candidate tokens of each hypothesis (R, k + C) and their log-probabilities, from its
+        next-token log-probabilities (R, V): EOS only where every constraint is met (or must_end),
+        the k best tokens, then the C tokens that advance a constraint (-inf where there is none,
+        or where it is among the k already, or repeats another). `per_sentence` 1: the first
+        step, one row per sentence."""
+        state = self.select(torch.zeros_like(self.current[:, :1])) if per_sentence == 1 else self
+        eos = logp[:, EOS_ID].masked_fill(~state.all_met().view(-1) & ~must_end, float("-inf"))
+        logp[:, EOS_ID] = eos
+        best_logp, best = logp.topk(min(k, logp.size(1)), dim=1)
+        wanted = state.wanted().view(logp.size(0), -1)  # (R, C)
+        wanted_logp = logp.gather(1, wanted.clamp(min=0))
+        repeated = (wanted.unsqueeze(2) == best.unsqueeze(1)).any(dim=2)
+        earlier = torch.ones(wanted.size(1), wanted.size(1), dtype=torch.bool, device=wanted.device).tril(-1)
+        repeated |= ((wanted.unsqueeze(2) == wanted.unsqueeze(1)) & earlier).any(dim=2)
+        wanted_logp = wanted_logp.masked_fill((wanted < 0) | repeated, float("-inf"))
+        return torch.cat([best_logp, wanted_logp], dim=1), torch.cat([best, wanted.clamp(min=0)], dim=1)
 
     def advance(self, origin: Tensor, token: Tensor) -> ConstraintState:
         """The states of candidates (B, N): hypothesis `origin` extended by `token`."""

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..models.seq2seq import Seq2Seq
 from ..special_ids import BOS_ID, EOS_ID, PAD_ID
-from .constraints import Constraints, ConstraintState, bank_priority
+from .constraints import Constraints, bank_priority
 from .hypotheses import History, Hypothesis, hypothesis, length_penalty, unfinished_extensions
 
 
@@ -146,7 +146,9 @@ def beam_search(
         if cstate is None:
             ext_logp, ext_token = best_extensions(logits, at_max.repeat_interleave(per_sentence), 2 * K)
         else:
-            ext_logp, ext_token = constrained_extensions(logits, at_max, per_sentence, cstate, 2 * K)
+            must_end = at_max.repeat_interleave(per_sentence)
+            logp = next_token_logprobs(logits, must_end)
+            ext_logp, ext_token = cstate.extensions(logp, must_end, per_sentence, 2 * K)
         if t == 0:  # the first step's one hypothesis per sentence (BOS) becomes K copies
             beams = torch.arange(B, device=device).repeat_interleave(K)
             ext_logp, ext_token, alpha_t, state = (
@@ -265,27 +267,6 @@ def best_extensions(logits: Tensor, must_end: Tensor, k: int) -> tuple[Tensor, T
     if len(parts) == 1:
         return parts[0]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-
-def constrained_extensions(
-    logits: Tensor, at_max: Tensor, per_sentence: int, state: ConstraintState, k: int
-) -> tuple[Tensor, Tensor]:
-    """best_extensions for a constrained search: EOS only where every constraint is met (or the
-    length limit is reached), and after the k best tokens, the C tokens that advance a constraint
-    (log-probability -inf where there is none, or where it is among the k already)."""
-    if per_sentence == 1:  # the first step: one hypothesis per sentence
-        state = state.select(torch.zeros_like(state.current[:, :1]))
-    must_end = at_max.repeat_interleave(per_sentence)
-    logp = next_token_logprobs(logits, must_end)
-    logp[:, EOS_ID] = logp[:, EOS_ID].masked_fill(~state.all_met().view(-1) & ~must_end, float("-inf"))
-    best_logp, best = logp.topk(min(k, logp.size(1)), dim=1)
-    wanted = state.wanted().view(logp.size(0), -1)  # (R, C)
-    wanted_logp = logp.gather(1, wanted.clamp(min=0))
-    repeated = (wanted.unsqueeze(2) == best.unsqueeze(1)).any(dim=2)
-    earlier = torch.ones(wanted.size(1), wanted.size(1), dtype=torch.bool, device=wanted.device).tril(-1)
-    repeated |= ((wanted.unsqueeze(2) == wanted.unsqueeze(1)) & earlier).any(dim=2)  # the same token twice
-    wanted_logp = wanted_logp.masked_fill((wanted < 0) | repeated, float("-inf"))
-    return torch.cat([best_logp, wanted_logp], dim=1), torch.cat([best, wanted.clamp(min=0)], dim=1)
 
 
 def next_token_logprobs(logits: Tensor, must_end: Tensor) -> Tensor:
