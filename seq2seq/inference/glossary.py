@@ -4,18 +4,23 @@ The file is tab-separated, one `source term<TAB>target term` a line; blank lines
 begin with `#` are skipped. A source term matches a sentence wherever it occurs as whole words
 (not inside a longer word), ignoring case; where terms overlap, the longest wins. Each matched
 term's target, as written, becomes a lexical constraint of the beam search (decoding/constraints.py):
-its piece sequence must appear in the translation.
+its piece sequence must appear in the translation. A target term with characters the vocabulary
+lacks is still produced: its pieces (UNK among them) are the constraint, and the term's own
+characters are put back in the text afterwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.tokenizer import Tokenizer
+from ..decoding.translate import Translation
 from ..errors import UserError
+from ..special_ids import UNK_ID
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,19 @@ class Glossary:
             if target not in found:
                 found.append(target)
         return found
+
+    def restore(self, translations: list[Translation], tokenizer: Tokenizer) -> list[Translation]:
+        """Put back the characters of target terms that the vocabulary lacks: such a term's pieces
+        hold UNK, which decodes to nothing, so its decoded form in each text becomes the term."""
+        out = []
+        for t in translations:
+            texts = list(t.texts)
+            for term in self.targets(t.source):
+                ids = tokenizer.tgt.encode([term])[0].tolist()
+                if UNK_ID in ids and (shown := tokenizer.tgt.decode(ids)):
+                    texts = [x.replace(shown, term, 1) if term not in x else x for x in texts]
+            out.append(dataclasses.replace(t, texts=texts))
+        return out
 
     def constraints(self, lines: Sequence[str], tokenizer: Tokenizer) -> list[list[list[int]]]:
         """Per line, the piece ids of each target term it needs."""

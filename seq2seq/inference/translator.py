@@ -109,7 +109,7 @@ class Translator:
         """`glossary` (default: the translator's): the target terms of the source terms each line
         holds must appear in its translation (the constrained beam search)."""
         glossary = glossary if glossary is not None else self.glossary
-        return translate(
+        translations = translate(
             self.model,
             self.tokenizer,
             lines,
@@ -120,6 +120,7 @@ class Translator:
             sampler=self.sampler,
             constraints=glossary.constraints(lines, self.tokenizer) if glossary else None,
         )
+        return glossary.restore(translations, self.tokenizer) if glossary else translations
 
 
 def _int8_decoding(path: str | Path, device: str, precision: str | None, compile: bool) -> tuple[str, str]:

@@ -124,3 +124,13 @@ def test_terms_match_whole_words_in_any_case_and_the_longest_wins():
 def test_a_bad_glossary_names_its_entry(pairs, message):
     with pytest.raises(ValueError, match=message):
         Glossary.of(pairs)
+
+
+def test_a_term_the_vocabulary_cannot_spell_is_still_produced(translators):
+    """A target term with a character the SentencePiece model never saw: its pieces hold UNK,
+    and the translation still holds the term, characters and all."""
+    tr = translators["transformer"]
+    term = "Ωfo"
+    assert 1 in tr.tokenizer.tgt.encode([term])[0].tolist()  # UNK among its pieces
+    (t,) = tr.translate(["ba ca da"], glossary=Glossary.of([("ca", term)]))
+    assert term in t.text
