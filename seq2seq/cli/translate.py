@@ -48,6 +48,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "paragraphs, line breaks and whitespace kept",
     )
     p.add_argument(
+        "--markup",
+        choices=("html", "xml"),
+        help="the input (--document FILE, --input or standard input) is HTML or XML: the text is "
+        "translated, every tag kept, inline tags placed around the words they surrounded",
+    )
+    p.add_argument(
         "--glossary",
         metavar="FILE.tsv",
         help="source term<TAB>target term per line: where a source term occurs (whole words, any "
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     args.sentences = _split_models(args)
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
-    if args.document is not None:
+    if args.document is not None or args.markup:
         _check_document_options(args)
     glossary = Glossary.read(Path(args.glossary)) if args.glossary else None
     translator = load_translator(args, exports=True)
@@ -81,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
                 "--glossary; translate with the model file it was exported from"
             )
         translator.glossary = glossary
+    if args.markup:
+        return _run_markup(args, translator)
     if args.document is not None:
         return _run_document(args, translator)
     if args.attention_head is not None:
@@ -121,16 +129,41 @@ def run(args: argparse.Namespace) -> int:
 def _check_document_options(args: argparse.Namespace) -> None:
     clashes = [
         ("sentences as arguments", bool(args.sentences)),
-        ("--input (give the file to --document)", bool(args.input)),
+        ("--input (give the file to --document)", bool(args.input) and args.document not in (None, "-")),
         ("--n-best", args.n_best > 1),
         ("--format jsonl", args.format != "text"),
         ("--plot-attention", bool(args.plot_attention)),
     ]
     for what, given in clashes:
         if given:
-            raise UserError(f"--document translates a whole text; drop {what}")
-    if args.document != "-" and args.output and Path(args.document).resolve() == Path(args.output).resolve():
+            raise UserError(
+                f"--{'markup' if args.markup else 'document'} translates a whole text; drop {what}"
+            )
+    given = args.document if args.document not in (None, "-") else args.input
+    if given and args.output and Path(given).resolve() == Path(args.output).resolve():
         raise UserError("--output is the --document file; choose another output file")
+
+
+def _run_markup(args: argparse.Namespace, translator) -> int:
+    from ..inference.markup import translate_markup
+
+    lang = args.source_lang or getattr(translator.config.data, "src_lang", "en")
+    path = args.document if args.document not in (None, "-") else args.input
+    source = (
+        open_input(Path(path), "--document" if args.document else "--input") if path else sys.stdin.buffer
+    )
+    try:
+        text = source.read().decode("utf-8", errors="replace")
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    result = translate_markup(text, translator, lang, xml=args.markup == "xml")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as sink:
+            sink.write(result)
+    else:
+        sys.stdout.write(result)
+    return 0
 
 
 def _run_document(args: argparse.Namespace, translator) -> int:

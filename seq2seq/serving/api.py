@@ -49,7 +49,7 @@ class Refused(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
-FIELDS = ("text", "beam_size", "n_best", "length_penalty", "attention", "glossary", "document")
+FIELDS = ("text", "beam_size", "n_best", "length_penalty", "attention", "glossary", "document", "format")
 EXAMPLE = '{"text": ["A sentence."]}'
 
 
@@ -58,6 +58,7 @@ class Parsed:
     texts: list[str]  # sentences, or with `document` whole texts (line breaks and all)
     key: Hashable  # the decoding settings lines share a batch by (server.py's work() reads it)
     document: bool = False
+    format: str = "text"  # html, xml: each text is markup (inference/markup.py)
 
 
 def parse_request(body: bytes, translator: Translator, limits: Limits) -> Parsed:
@@ -92,10 +93,19 @@ def parse_request(body: bytes, translator: Translator, limits: Limits) -> Parsed
     beam = request.beam_size or search.beam_size
     if request.n_best > beam:
         raise Refused(422, f"n_best {request.n_best} needs a beam at least as large (beam_size {beam})")
-    if request.document:
+    if request.document or request.format != "text":
+        what = "'document'" if request.document else f"format {request.format}"
         for name, given in (("attention", request.attention), ("n_best", request.n_best > 1)):
             if given:
-                raise Refused(422, f"'document' answers with whole texts; send the request without '{name}'")
+                raise Refused(422, f"{what} answers with whole texts; send the request without '{name}'")
+        if request.format != "text":
+            from ..inference.markup import problem
+
+            for i, text in enumerate(request.text):
+                if found := problem(text, xml=request.format == "xml"):
+                    raise Refused(
+                        422, f"text[{i}] is not well-formed {request.format}: {found}; fix the markup"
+                    )
     else:
         for i, line in enumerate(request.text):
             if "\n" in line or "\r" in line:
@@ -106,7 +116,8 @@ def parse_request(body: bytes, translator: Translator, limits: Limits) -> Parsed
                 )
     glossary = _glossary(request.glossary, translator)
     alpha = search.length_penalty if request.length_penalty is None else request.length_penalty
-    return Parsed(request.text, (beam, alpha, request.n_best, request.attention, glossary), request.document)
+    key = (beam, alpha, request.n_best, request.attention, glossary)
+    return Parsed(request.text, key, request.document, request.format)
 
 
 def _glossary(pairs: list[list[str]] | None, translator: Translator) -> Glossary | None:
@@ -126,7 +137,7 @@ def _glossary(pairs: list[list[str]] | None, translator: Translator) -> Glossary
 
 @functools.cache
 def _schema(limits: Limits):
-    from typing import Annotated
+    from typing import Annotated, Literal
 
     from pydantic import BaseModel, ConfigDict, Field
 
@@ -143,6 +154,7 @@ def _schema(limits: Limits):
         # appear in its translation
         glossary: Annotated[list[list[str]], Field(max_length=1000)] | None = None
         document: bool = False  # each text a document: sentences split, line breaks kept
+        format: Literal["text", "html", "xml"] = "text"  # html, xml: the text inside tags translated
 
     return TranslateRequest
 

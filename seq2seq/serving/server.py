@@ -98,6 +98,8 @@ def create_app(translator: Translator, model_names: list[str], limits: Limits):
     @app.post("/translate")
     async def translate(request: Request):
         parsed = parse_request(await _body(request, limits.max_body), translator, limits)
+        if parsed.format != "text":  # markup: aligned by attention, decoded beside the batcher
+            return {"translations": await asyncio.to_thread(_markup, translator, parsed)}
         lines, documents = parsed.texts, []
         if parsed.document:  # each text's sentences, all decoded in the shared batches
             documents = [split_text(t, translator.config.data.src_lang) for t in parsed.texts]
@@ -136,6 +138,18 @@ def _work(translator: Translator) -> Callable[[Hashable, list[str]], list[dict]]
         return [decoded_item(t, n_best, attention, translator.tokenizer) for t in translations]
 
     return work
+
+
+def _markup(translator: Translator, parsed) -> list[dict]:
+    from ..inference.markup import translate_markup
+
+    beam_size, length_penalty, _, _, glossary = parsed.key
+    search = dataclasses.replace(translator.search, beam_size=beam_size, length_penalty=length_penalty)
+    settings = dataclasses.replace(translator, search=search)
+    if glossary is not None:
+        settings = dataclasses.replace(settings, glossary=glossary)
+    lang, xml = translator.config.data.src_lang, parsed.format == "xml"
+    return [{"text": translate_markup(t, settings, lang, xml)} for t in parsed.texts]
 
 
 async def _body(request, limit: int) -> bytes:

@@ -203,6 +203,15 @@ BAD = [
         "without 'n_best'",
     ),
     ("POST", "/translate", b'{"text": ["a"], "document": 1}', 422, "valid boolean"),
+    (
+        "POST",
+        "/translate",
+        b'{"text": ["<p>a</b>"], "format": "html"}',
+        422,
+        "text[0] is not well-formed html: </b>",
+    ),
+    ("POST", "/translate", b'{"text": ["<x>a"], "format": "xml"}', 422, "<x> is never closed"),
+    ("POST", "/translate", b'{"text": ["a"], "format": "pdf"}', 422, "'format' is"),
     ("POST", "/translate", TOO_MANY_LINES, 413, f"{MAX_LINES + 1} lines in one request; at most {MAX_LINES}"),
     ("POST", "/translate", TOO_LONG_LINE, 413, f"at most {MAX_CHARS} (--max-chars)"),
     ("POST", "/translate", HUGE, 413, "request body over"),
@@ -273,6 +282,17 @@ def test_a_glossary_and_a_document_answer_as_the_translate_command(
     status, answer, _ = server.post({"text": [document, "fe ge."], "document": True, "glossary": pairs})
     assert status == 200 and answer["translations"][0] == {"text": out}
     assert answer["translations"][1]["text"] == out.splitlines()[-1].strip()
+
+
+def test_markup_answers_as_the_translate_command(server, model_file, capsys, restore_globals, tmp_path):
+    page = '<p>ba <b>ce</b> da.</p><p>fe <a href="x">ge</a></p>'
+    (tmp_path / "in.html").write_text(page, encoding="utf-8")
+    code, out, err = cli(
+        capsys, "translate", model_file, "--markup", "html", "--document", tmp_path / "in.html"
+    )
+    assert code == 0, err
+    status, answer, _ = server.post({"text": [page], "format": "html"})
+    assert status == 200 and answer["translations"] == [{"text": out}]
 
 
 # ---------------------------------------------------------------- a full queue, SIGTERM
