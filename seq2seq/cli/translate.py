@@ -4,6 +4,7 @@ with one model or an ensemble."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 import sys
@@ -104,26 +105,35 @@ def run(args: argparse.Namespace) -> int:
     if args.input and args.output and Path(args.input).resolve() == Path(args.output).resolve():
         raise UserError("--output is the --input file; choose another output file")
 
-    # the input is opened before the output is created: a bad --input leaves no empty output file
-    source = open_input(Path(args.input)) if args.input else sys.stdin.buffer
-    try:
-        sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    path = Path(args.input) if args.input else None
+    with _files(path, "--input", args.output) as (source, sink):
         if sys.stderr.isatty():  # at a terminal; in a pipeline stderr carries only the lines' warnings
             logging.getLogger("seq2seq").info(f"translating on {translator.device} in {translator.precision}")
-        try:
-            if args.sentences:
-                write_translations(
-                    translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
-                )
-            else:
-                stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
-        finally:
-            if sink is not sys.stdout:
-                sink.close()
-    finally:
-        if source is not sys.stdin.buffer:
-            source.close()
+        if args.sentences:
+            write_translations(
+                translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
+            )
+        else:
+            stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
     return 0
+
+
+@contextlib.contextmanager
+def _files(path: Path | None, option: str, output: str | None, newline: str | None = None):
+    """(source bytes: the file at `path`, else standard input; sink: `output`, else standard output),
+    closed after. The input is opened first: a bad one leaves no empty output file."""
+    with contextlib.ExitStack() as opened:
+        source = opened.enter_context(open_input(path, option)) if path else sys.stdin.buffer
+        sink = (
+            opened.enter_context(open(output, "w", encoding="utf-8", newline=newline))
+            if output
+            else sys.stdout
+        )
+        yield source, sink
+
+
+def _lang(args: argparse.Namespace, translator) -> str:
+    return args.source_lang or translator.config.data.src_lang
 
 
 def _check_document_options(args: argparse.Namespace) -> None:
@@ -147,40 +157,20 @@ def _check_document_options(args: argparse.Namespace) -> None:
 def _run_markup(args: argparse.Namespace, translator) -> int:
     from ..inference.markup import translate_markup
 
-    lang = args.source_lang or getattr(translator.config.data, "src_lang", "en")
     path = args.document if args.document not in (None, "-") else args.input
-    source = (
-        open_input(Path(path), "--document" if args.document else "--input") if path else sys.stdin.buffer
-    )
-    try:
+    option = "--document" if args.document else "--input"
+    with _files(Path(path) if path else None, option, args.output, newline="") as (source, sink):
         text = source.read().decode("utf-8", errors="replace")
-    finally:
-        if source is not sys.stdin.buffer:
-            source.close()
-    result = translate_markup(text, translator, lang, xml=args.markup == "xml")
-    if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as sink:
-            sink.write(result)
-    else:
-        sys.stdout.write(result)
+        sink.write(translate_markup(text, translator, _lang(args, translator), xml=args.markup == "xml"))
     return 0
 
 
 def _run_document(args: argparse.Namespace, translator) -> int:
     from ..inference.document import translate_document
 
-    lang = args.source_lang or getattr(translator.config.data, "src_lang", "en")
-    source = sys.stdin.buffer if args.document == "-" else open_input(Path(args.document), "--document")
-    try:
-        sink = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
-        try:
-            translate_document(translator, source, sink, lang, warn)
-        finally:
-            if sink is not sys.stdout:
-                sink.close()
-    finally:
-        if source is not sys.stdin.buffer:
-            source.close()
+    path = Path(args.document) if args.document != "-" else None
+    with _files(path, "--document", args.output, newline="") as (source, sink):
+        translate_document(translator, source, sink, _lang(args, translator), warn)
     return 0
 
 

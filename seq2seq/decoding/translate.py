@@ -126,21 +126,10 @@ def _decode(
         src, src_lengths = src.to(device), src_lengths.to(device)
         max_lens = max_lengths(src_lengths, search.max_len_ratio, search.max_len_offset)
         wanted = [constraints[i] for i in batch] if constraints is not None else []
-        if any(wanted):
-            found = beam_search(
-                model,
-                src,
-                src_lengths,
-                max_lens,
-                search.beam_size,
-                search.length_penalty,
-                n_best,
-                with_attention,
-                Constraints.of(wanted, device),
-            )
-        elif sampler is not None:
+        constrained = Constraints.of(wanted, device) if any(wanted) else None
+        if constrained is None and sampler is not None:
             found = sampler(model, src, src_lengths, max_lens, with_attention)
-        elif search.beam_size == 1:
+        elif constrained is None and search.beam_size == 1:
             found = greedy_search(model, src, src_lengths, max_lens, with_attention)
         else:
             found = beam_search(
@@ -152,6 +141,7 @@ def _decode(
                 search.length_penalty,
                 n_best,
                 with_attention,
+                constrained,
             )
         for i, hyps in zip(batch, found):
             results[i] = hyps

@@ -125,13 +125,8 @@ def _work(translator: Translator) -> Callable[[Hashable, list[str]], list[dict]]
 
     def work(key: Hashable, lines: list[str]) -> list[dict]:
         nonlocal calls
-        beam_size, length_penalty, n_best, attention, glossary = key
-        search = dataclasses.replace(translator.search, beam_size=beam_size, length_penalty=length_penalty)
-        settings = dataclasses.replace(translator, search=search)
-        if glossary is None:
-            translations = settings.translate(lines, n_best, with_attention=attention)
-        else:  # only an engine that obeys glossaries gets one (api.py)
-            translations = settings.translate(lines, n_best, with_attention=attention, glossary=glossary)
+        _, _, n_best, attention, _ = key
+        translations = _settings(translator, key).translate(lines, n_best, with_attention=attention)
         calls += 1
         if calls % RELEASE_EVERY == 0:  # batches of every shape fragment the heap, as in training
             release_free_memory()
@@ -143,13 +138,19 @@ def _work(translator: Translator) -> Callable[[Hashable, list[str]], list[dict]]
 def _markup(translator: Translator, parsed) -> list[dict]:
     from ..inference.markup import translate_markup
 
-    beam_size, length_penalty, _, _, glossary = parsed.key
+    settings, xml = _settings(translator, parsed.key), parsed.format == "xml"
+    return [
+        {"text": translate_markup(t, settings, translator.config.data.src_lang, xml)} for t in parsed.texts
+    ]
+
+
+def _settings(translator: Translator, key: Hashable) -> Translator:
+    """The translator with a request's search settings and glossary (api.py gives a glossary only
+    to an engine that obeys glossaries)."""
+    beam_size, length_penalty, _, _, glossary = key
     search = dataclasses.replace(translator.search, beam_size=beam_size, length_penalty=length_penalty)
     settings = dataclasses.replace(translator, search=search)
-    if glossary is not None:
-        settings = dataclasses.replace(settings, glossary=glossary)
-    lang, xml = translator.config.data.src_lang, parsed.format == "xml"
-    return [{"text": translate_markup(t, settings, lang, xml)} for t in parsed.texts]
+    return settings if glossary is None else dataclasses.replace(settings, glossary=glossary)
 
 
 async def _body(request, limit: int) -> bytes:
