@@ -4,8 +4,8 @@ turns (docs/benchmarks.md, "Deploy: engines and int8"):
 
     python scripts/deploy_speed.py models/multi30k_en_de.pt --work /tmp/deploy --repeat 3
 
-From MODEL it makes (in --work) its int8 file (`export --int8`) and its CTranslate2 exports in
-float32 and int8 (`export --ctranslate2 --quantization`), then times `seq2seq translate` of the
+From MODEL it makes (in --work) its int8 file (`export --int8`) and, for a Transformer, its
+CTranslate2 exports in float32 and int8 (`export --ctranslate2 --quantization`), then times `seq2seq translate` of the
 whole test set for each, greedy and beam 5, with the peers' settings (no length penalty, at most
 100 pieces), in turns, --repeat times. Prints one JSON object per (engine, search): the median
 whole-command seconds, sentences/s, generated pieces/s (pieces of the output, so models that
@@ -44,22 +44,21 @@ def main() -> None:
     args = p.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    from seq2seq.models.model_file import ModelFile
+
+    _, cfg, tokenizer = ModelFile.read(args.model).build()
     engines = {
         "native bf16": [args.model, "--precision", "bf16"],
         "native fp32": [args.model, "--precision", "fp32"],
         "native int8": [str(work / "int8.pt")],
-        "ctranslate2 float32": [str(work / "ct2_float32")],
-        "ctranslate2 int8": [str(work / "ct2_int8")],
     }
     if not (work / "int8.pt").exists():
         seq2seq("export", args.model, "--int8", str(work / "int8.pt"))
-    for q in ("float32", "int8"):
-        if not (work / f"ct2_{q}").exists():
-            seq2seq("export", args.model, "--ctranslate2", str(work / f"ct2_{q}"), "--quantization", q)
-
-    from seq2seq.models.model_file import ModelFile
-
-    tokenizer = ModelFile.read(args.model).build()[2]
+    if cfg.model.architecture == "transformer":  # CTranslate2 runs Transformers only
+        for q in ("float32", "int8"):
+            engines[f"ctranslate2 {q}"] = [str(work / f"ct2_{q}")]
+            if not (work / f"ct2_{q}").exists():
+                seq2seq("export", args.model, "--ctranslate2", str(work / f"ct2_{q}"), "--quantization", q)
     refs = Path(args.ref).read_text(encoding="utf-8").splitlines()
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeat):

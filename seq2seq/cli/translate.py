@@ -49,6 +49,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "paragraphs, line breaks and whitespace kept",
     )
     p.add_argument(
+        "--wrapped",
+        action="store_true",
+        help="with --document: the text is hard-wrapped; each paragraph is joined before its "
+        "sentences are split, and its translation wrapped again to the paragraph's width",
+    )
+    p.add_argument(
         "--markup",
         choices=("html", "xml"),
         help="the input (--document FILE, --input or standard input) is HTML or XML: the text is "
@@ -77,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     args.sentences = _split_models(args)
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
+    if args.wrapped and (args.document is None or args.markup):
+        raise UserError("--wrapped is for plain-text documents: use it with --document, without --markup")
     if args.document is not None or args.markup:
         _check_document_options(args)
     glossary = Glossary.read(Path(args.glossary)) if args.glossary else None
@@ -170,7 +178,7 @@ def _run_document(args: argparse.Namespace, translator) -> int:
 
     path = Path(args.document) if args.document != "-" else None
     with _files(path, "--document", args.output, newline="") as (source, sink):
-        translate_document(translator, source, sink, _lang(args, translator), warn)
+        translate_document(translator, source, sink, _lang(args, translator), warn, wrapped=args.wrapped)
     return 0
 
 

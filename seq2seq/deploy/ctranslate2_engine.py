@@ -13,6 +13,7 @@ ends without EOS (ours must end with it), it reports no attention, and it has no
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,11 @@ class CTranslate2Translator:
         parameters = count_parameters(cfg, len(tokenizer.src), len(tokenizer.tgt))
         return cls(engine, tokenizer, cfg, settings, engine.compute_type, described, parameters)
 
+    @functools.cached_property
+    def _target_ids(self) -> dict[str, int]:
+        """Target piece -> id (the engine answers in pieces)."""
+        return {p: i for i, p in enumerate(self.tokenizer.tgt.pieces(range(len(self.tokenizer.tgt))))}
+
     def show_head(self, head: int | None) -> None:
         if head is not None:
             raise ValueError(NO_ATTENTION)
@@ -105,7 +111,7 @@ class CTranslate2Translator:
         """Each chunk's hypotheses, best first; one engine call per length limit."""
         s = self.search
         limits = max_lengths(torch.tensor([len(c) + 1 for c in chunks]), s.max_len_ratio, s.max_len_offset)
-        vocab = {p: i for i, p in enumerate(self.tokenizer.tgt.pieces(range(len(self.tokenizer.tgt))))}
+        vocab = self._target_ids
         results: list[list[Hypothesis]] = [[] for _ in chunks]
         for limit in sorted(set(limits.tolist())):
             rows = [i for i, n in enumerate(limits.tolist()) if n == limit]

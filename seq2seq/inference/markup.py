@@ -94,11 +94,38 @@ class _Events(HTMLParser):
         self.events.append(("raw", "", f"<![{data}]>"))
 
 
+def _xml_inline(events: list[tuple[str, str, str]]) -> set[int]:
+    """XML names no inline elements, so the document says: an element is inline where the element
+    around it (or the top level) holds text of its own, as `<b>` in `<p>A <b>big</b> dog</p>`, and
+    so is everything inside an inline element; elements among elements only (`<p>` in
+    `<doc><p>...</p></doc>`) are blocks. Returns the event indices of the inline elements' start
+    (and self-closing) tags."""
+    parent: dict[int, int] = {}  # element -> the element around it (-1: the top level)
+    has_text: set[int] = set()
+    stack = [(-1, "")]
+    for i, (kind, name, raw) in enumerate(events):
+        if kind == "text" and raw.strip():
+            has_text.add(stack[-1][0])
+        elif kind in ("tag", "void"):
+            parent[i] = stack[-1][0]
+            if kind == "tag":
+                stack.append((i, name))
+        elif kind == "end" and any(n == name for _, n in stack[1:]):
+            while stack.pop()[1] != name:  # malformed: what it leaves open ends here
+                pass
+    inline: set[int] = set()
+    for i in sorted(parent):  # an element after the one around it
+        if parent[i] in has_text or parent[i] in inline:
+            inline.add(i)
+    return inline
+
+
 def parse(markup: str, xml: bool = False) -> list[str | Unit]:
     """The input as raw strings to copy (block tags, comments, ...) and units to translate."""
     parser = _Events(xml)
     parser.feed(markup)
     parser.close()
+    inline_xml = _xml_inline(parser.events) if xml else set()
     out: list[str | Unit] = []
     unit, stack = Unit(), []  # stack: the open inline elements of the unit
 
@@ -110,11 +137,11 @@ def parse(markup: str, xml: bool = False) -> list[str | Unit]:
             out.append(unit)
         unit, stack = Unit(), []
 
-    for kind, name, raw in parser.events:
-        inline = not xml and name not in BLOCK and name not in OPAQUE
+    for i, (kind, name, raw) in enumerate(parser.events):
+        inline = i in inline_xml if xml else name not in BLOCK and name not in OPAQUE
         if kind == "text":
             unit.text += raw
-        elif kind in ("tag", "void") and (inline or (xml and kind == "void")):
+        elif kind in ("tag", "void") and inline:
             e = Element(raw, "", name, len(unit.text))
             (stack[-1].children if stack else unit.elements).append(e)
             if kind == "void":

@@ -114,7 +114,7 @@ def test_the_page_translates_a_document_with_a_glossary(model_file, capsys, rest
             page.goto(server.url + "/")
             sync_api.expect(page.locator("#about")).to_contain_text(model_file.name)
             page.fill("#source", document)
-            page.check("#document")
+            page.select_option("#mode", "document")
             page.click("#glossary-box summary")
             page.fill("#glossary", "ba = fo go")
             page.click("#translate")
@@ -122,5 +122,34 @@ def test_the_page_translates_a_document_with_a_glossary(model_file, capsys, rest
             sync_api.expect(shown).to_be_visible()
             assert shown.text_content() == expected
             assert page.locator("#output").is_hidden() and page.locator("#error").text_content() == ""
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
+def test_the_page_translates_html_as_translate_markup_does(model_file, capsys, restore_globals, tmp_path):
+    """HTML mode: the markup in the box comes back translated with its tags, as
+    `seq2seq translate --markup html` writes it; malformed markup is the server's one-line error."""
+    pytest.importorskip("fastapi")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    markup = '<p>ba <b>ce</b> da.</p>\n<p>fe &amp; <a href="x y">ge</a></p>\n'
+    (tmp_path / "in.html").write_text(markup, encoding="utf-8")
+    code, expected, err = cli(capsys, "translate", model_file, "--markup", "html", "--document", tmp_path / "in.html")
+    assert code == 0, err
+    with ServerProcess(model_file) as server, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            sync_api.expect(page.locator("#about")).to_contain_text(model_file.name)
+            page.select_option("#mode", "html")
+            page.fill("#source", markup)
+            page.click("#translate")
+            shown = page.locator("#document-output")
+            sync_api.expect(shown).to_be_visible()
+            assert shown.text_content() == expected
+            page.fill("#source", "<p>ba <b>ce</p>")
+            page.click("#translate")
+            sync_api.expect(page.locator("#error")).to_contain_text("is not well-formed html")
         finally:
             browser.close()

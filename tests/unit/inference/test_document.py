@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import textwrap
 import threading
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -97,6 +98,35 @@ def test_a_document_keeps_its_paragraphs_lines_and_whitespace_and_translates_eve
     assert count == 6 and len(fake.calls) == 1  # the sentences of all lines in one shared batch
 
 
+def test_a_wrapped_paragraph_is_translated_whole_and_wrapped_again_to_its_width():
+    """--wrapped: the sentences of a paragraph run across its lines; its translation comes back
+    wrapped to the paragraph's longest line, with its indents; blank lines and one-line
+    paragraphs stay as they were."""
+    rng = random.Random(1)
+    for _ in range(200):
+        words = [rng.choice(WORDS) + rng.choice(["", "", "", "."]) for _ in range(rng.randint(2, 40))]
+        width = rng.randint(24, 40)
+        rows = textwrap.wrap(" ".join(words), width)
+        lead, indent, end = rng.choice(["", "  "]), rng.choice(["", "  ", "\t"]), rng.choice(["\n", "\r\n"])
+        paragraph = [(lead if i == 0 else indent) + row + end for i, row in enumerate(rows)]
+        text = "One line.\n\n" + "".join(paragraph) + "\n" + "Last."
+        out = io.StringIO()
+        translate_document(FakeTranslator(), io.BytesIO(text.encode()), out, "en", wrapped=True, batch_lines=4)
+        got = out.getvalue()
+        assert got.startswith("<One line.>\n\n") and got.endswith(f"{end}\n<Last.>")
+        body = got[len("<One line.>\n\n") : -len(f"{end}\n<Last.>")]
+        sentences = split_line(" ".join(rows), "en").sentences  # the paragraph as one line
+        assert body.split() == " ".join(f"<{s}>" for s in sentences).split()  # every sentence, whole
+        out_rows = body.split(end)
+        if len(rows) == 1:
+            assert out_rows == [lead + body.strip()]
+        else:
+            longest = max(len(r) for r in paragraph) - len(end)
+            assert all(len(r) <= longest or " " not in r.strip() for r in out_rows)
+            assert out_rows[0].startswith(lead) and all(r.startswith(indent) for r in out_rows[1:])
+            assert all("\n" not in r and "\r" not in r for r in out_rows)
+
+
 def test_output_starts_before_the_input_ends():
     """A pipe whose writer is still open: the lines already sent are translated and written."""
     read_end, write_end = os.pipe()
@@ -161,3 +191,10 @@ def test_options_a_document_cannot_take_are_refused_in_one_line(
 def test_a_missing_document_is_one_line(capsys, model_file, tmp_path):
     code, _, err = cli(capsys, "translate", model_file, "--document", tmp_path / "none.txt")
     assert code == 2 and "cannot read --document" in err and len(err.strip().splitlines()) == 1
+
+
+def test_wrapped_without_a_plain_document_is_one_line(capsys, model_file, tmp_path):
+    for options in (["ab cd."], ["--markup", "html", "--document", tmp_path / "x.html"]):
+        code, out, err = cli(capsys, "translate", model_file, "--wrapped", *options)
+        assert code == 2 and out == "" and "--wrapped is for plain-text documents" in err
+        assert len(err.strip().splitlines()) == 1

@@ -32,15 +32,24 @@ NASTY = [
 ]
 
 
-def tags(markup: str) -> list[tuple[str, str]]:
-    events = _Events(xml=False)
+XML_NASTY = [
+    '<doc><title>ba ce</title><p>da <b>fe <i>ge</i></b> hi<ph id="1"/> ja.</p></doc>',
+    '<seg>ba <g id="1">ce</g> da<x id="2"/></seg>',
+    "<p><b>ba ce da</b></p>",  # an element alone in its parent: a block, kept around its text
+    "<seg><b><i>ba</i></b> ce</seg>",  # inside an inline element, everything is inline
+    "ba <b>ce</b> da",  # no root element: the top level holds text
+]
+
+
+def tags(markup: str, xml: bool = False) -> list[tuple[str, str]]:
+    events = _Events(xml=xml)
     events.feed(markup)
     events.close()
     return [(kind, raw) for kind, _, raw in events.events if kind in ("tag", "void", "end")]
 
 
-def well_formed(markup: str) -> bool:
-    events = _Events(xml=False)
+def well_formed(markup: str, xml: bool = False) -> bool:
+    events = _Events(xml=xml)
     events.feed(markup)
     events.close()
     stack = []
@@ -65,6 +74,23 @@ def test_every_tag_comes_back_once_as_written_and_well_formed(toy, markup):
     assert well_formed(out) == well_formed(markup)
     if "<script>" in markup:
         assert "<script>if (a < b) { x = '<b>'; }</script>" in out and "<!-- a comment -->" in out
+
+
+@pytest.mark.parametrize("markup", XML_NASTY)
+def test_xml_tags_come_back_once_as_written_and_well_formed(toy, markup):
+    out = translate_markup(markup, toy, "en", xml=True)
+    assert Counter(tags(out, xml=True)) == Counter(tags(markup, xml=True))
+    assert well_formed(out, xml=True) and well_formed(markup, xml=True)
+
+
+def test_xml_elements_are_inline_where_the_element_around_them_holds_text():
+    parts = parse('<doc><p>ba <b>ce <i>da</i></b> fe<x/>.</p><p><b>ge</b></p></doc>', xml=True)
+    units = [p for p in parts if not isinstance(p, str)]
+    assert [u.text for u in units] == ["ba ce da fe.", "ge"]
+    b, x = units[0].elements
+    assert (b.name, b.begin, b.end, x.name, x.begin, x.end) == ("b", 3, 8, "x", 11, 11)
+    assert [(c.name, c.begin, c.end) for c in b.children] == [("i", 6, 8)]
+    assert "".join(p for p in parts if isinstance(p, str)) == "<doc><p></p><p><b></b></p></doc>"
 
 
 def test_block_tags_split_the_text_into_units_and_inline_tags_do_not():
