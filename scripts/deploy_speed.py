@@ -5,11 +5,11 @@ turns (docs/benchmarks.md, "Deploy: engines and int8"):
     python scripts/deploy_speed.py models/multi30k_en_de.pt --work /tmp/deploy --repeat 3
 
 From MODEL it makes (in --work) its int8 file (`export --int8`) and, for a Transformer, its
-CTranslate2 exports in float32 and int8 (`export --ctranslate2 --quantization`), then times `seq2seq translate` of the
-whole test set for each, greedy and beam 5, with the peers' settings (no length penalty, at most
-100 pieces), in turns, --repeat times. Prints one JSON object per (engine, search): the median
-whole-command seconds, sentences/s, generated pieces/s (pieces of the output, so models that
-write longer outputs are not favoured) and cased BLEU.
+CTranslate2 exports in float32 and int8 (`export --ctranslate2 --quantization`), then times
+`seq2seq translate` of the whole test set for each, greedy and beam 5, with the peers' settings
+(no length penalty, at most 100 pieces), in turns, --repeat times. Prints one JSON object per
+(engine, search): the median whole-command seconds, sentences/s, generated pieces/s (pieces of the
+output, so models that write longer outputs are not favoured) and cased BLEU.
 """
 
 from __future__ import annotations

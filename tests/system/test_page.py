@@ -134,7 +134,9 @@ def test_the_page_translates_html_as_translate_markup_does(model_file, capsys, r
     sync_api = pytest.importorskip("playwright.sync_api")
     markup = '<p>ba <b>ce</b> da.</p>\n<p>fe &amp; <a href="x y">ge</a></p>\n'
     (tmp_path / "in.html").write_text(markup, encoding="utf-8")
-    code, expected, err = cli(capsys, "translate", model_file, "--markup", "html", "--document", tmp_path / "in.html")
+    code, expected, err = cli(
+        capsys, "translate", model_file, "--markup", "html", "--document", tmp_path / "in.html"
+    )
     assert code == 0, err
     with ServerProcess(model_file) as server, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])

@@ -111,7 +111,9 @@ def test_a_wrapped_paragraph_is_translated_whole_and_wrapped_again_to_its_width(
         paragraph = [(lead if i == 0 else indent) + row + end for i, row in enumerate(rows)]
         text = "One line.\n\n" + "".join(paragraph) + "\n" + "Last."
         out = io.StringIO()
-        translate_document(FakeTranslator(), io.BytesIO(text.encode()), out, "en", wrapped=True, batch_lines=4)
+        translate_document(
+            FakeTranslator(), io.BytesIO(text.encode()), out, "en", wrapped=True, batch_lines=4
+        )
         got = out.getvalue()
         assert got.startswith("<One line.>\n\n") and got.endswith(f"{end}\n<Last.>")
         body = got[len("<One line.>\n\n") : -len(f"{end}\n<Last.>")]
