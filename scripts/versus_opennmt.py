@@ -2,6 +2,7 @@
 """Ours against OpenNMT-py on the same CPU, in turns, and the ratios: one JSON object.
 
     python scripts/versus_opennmt.py train --rounds 3                      # 150 updates each, in turns
+    python scripts/versus_opennmt.py train --arch transformer --steps 300 --precision fp32 bf16
     python scripts/versus_opennmt.py decode MODEL.pt --rounds 5            # beam 5, the whole command
 
 The protocol of issue 13's CPU targets (docs/benchmarks.md): the machine is shared and its speed
@@ -12,8 +13,11 @@ own ratios.
 
 train: `scripts/benchmark.py --steps N --peers none` (target tokens/s, 5 warm-up updates not timed)
 against `STEPS=N REPORT_EVERY=50 SKIP_INSTALL=1 SKIP_DECODE=1 bash ../shared/bench/run_opennmt.sh`
-(target tokens/s of its report over the last 50 updates, past its warm-up). --precision auto is
-what the CPU runs fastest (bf16 with AVX-512, else fp32); OpenNMT-py trains in fp32.
+(target tokens/s of its report over the last 50 updates, past its warm-up). `--arch transformer`:
+configs/multi30k_transformer.yaml (the Transformer-tiny) against `run_opennmt_transformer.sh`,
+OpenNMT-py's Transformer of the same size. --precision takes one or more (each a run of ours in
+every round, each against the same OpenNMT-py runs); auto is what the CPU runs fastest (bf16 with
+AVX-512, else fp32); OpenNMT-py trains in fp32.
 
 decode: `seq2seq translate MODEL` with the peers' settings (beam 5, no length penalty, at most 100
 pieces) against `onmt_translate` on OpenNMT-py's 2-epoch model, test2016, wall time of each
@@ -44,6 +48,11 @@ BENCH = ROOT.parent / "shared" / "bench"
 PEERS = Path("/tmp/peers")  # where ../shared/bench installs and trains the peers
 ONMT = PEERS / "onmt" / "bin"
 SPM = PEERS / "data" / "spm8k.model"
+CONFIGS = {
+    "rnn": ROOT / "configs" / "multi30k_gru_bahdanau.yaml",
+    "transformer": ROOT / "configs" / "multi30k_transformer.yaml",
+}
+PEER_SCRIPTS = {"rnn": "run_opennmt.sh", "transformer": "run_opennmt_transformer.sh"}
 
 
 def main() -> None:
@@ -52,20 +61,21 @@ def main() -> None:
     if missing:
         sys.exit(f"error: {missing} does not exist; {_fix(missing, args)}")
     ours, theirs = (train_ours, train_opennmt) if args.job == "train" else (decode_ours, decode_opennmt)
-    figures: dict[str, list[float]] = {"ours": [], "opennmt": []}
-    bleu: dict[str, list[float]] = {"ours": [], "opennmt": []}  # decode: each output's score
+    figures: dict[str, list[float]] = {}
+    bleu: dict[str, list[float]] = {}  # decode: each output's score
     for r in range(args.rounds):
-        turns = [("ours", ours), ("opennmt", theirs)]
-        for name, run in turns if r % 2 == 0 else turns[::-1]:
-            figure, score = run(args)
-            figures[name].append(round(figure, 2))
-            bleu[name].append(score)
+        for run in (ours, theirs) if r % 2 == 0 else (theirs, ours):
+            for name, (figure, score) in run(args).items():
+                figures.setdefault(name, []).append(round(figure, 2))
+                bleu.setdefault(name, []).append(score)
         print(
             f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.2f}" for k, v in figures.items()), file=sys.stderr
         )
     if args.job == "train":
-        result = {"job": "train", "unit": "target tokens/s", "precision": args.precision}
-        result.update(summary(figures, faster_is_higher=True))
+        result = {"job": "train", "arch": args.arch, "unit": "target tokens/s", "steps": args.steps}
+        for p in args.precision:  # each of ours against the same OpenNMT-py runs (fp32)
+            pair = {"ours": figures[f"ours {p}"], "opennmt": figures["opennmt"]}
+            result[p] = summary(pair, faster_is_higher=True)
     else:
         result = {
             "job": "decode",
@@ -93,15 +103,17 @@ def summary(figures: dict[str, list[float]], faster_is_higher: bool) -> dict:
     }
 
 
-def train_ours(args) -> tuple[float, None]:
+def train_ours(args) -> dict[str, tuple[float, None]]:
+    """One process, one run per precision."""
     script = str(ROOT / "scripts" / "benchmark.py")
-    command = [sys.executable, script, "--steps", str(args.steps), "--precision", args.precision]
-    command += ["--data", args.data, "--peers", "none"]
+    command = [sys.executable, script, "--steps", str(args.steps), "--precision", *args.precision]
+    command += ["--data", args.data, "--peers", "none", "--config", str(CONFIGS[args.arch])]
     done = _run(command, cwd=ROOT)
-    return json.loads(done.stdout)["runs"][args.precision]["train_tgt_tokens_per_s"], None
+    runs = json.loads(done.stdout)["runs"]
+    return {f"ours {p}": (runs[p]["train_tgt_tokens_per_s"], None) for p in args.precision}
 
 
-def train_opennmt(args) -> tuple[float, None]:
+def train_opennmt(args) -> dict[str, tuple[float, None]]:
     env = {
         "STEPS": str(args.steps),
         "REPORT_EVERY": "50",  # its figure: the last 50 updates, past its warm-up
@@ -109,8 +121,8 @@ def train_opennmt(args) -> tuple[float, None]:
         "SKIP_DECODE": "1",
         "M30K_DIR": args.data,
     }
-    done = _run(["bash", str(BENCH / "run_opennmt.sh")], env=env)
-    return opennmt_target_tokens_per_s(done.stdout, args.steps), None
+    done = _run(["bash", str(BENCH / PEER_SCRIPTS[args.arch])], env=env)
+    return {"opennmt": (opennmt_target_tokens_per_s(done.stdout, args.steps), None)}
 
 
 def opennmt_target_tokens_per_s(log: str, steps: int) -> float:
@@ -122,13 +134,13 @@ def opennmt_target_tokens_per_s(log: str, steps: int) -> float:
     return float(re.search(r"(\d+)/(\d+) tok/s", lines[-1]).group(2))
 
 
-def decode_ours(args) -> tuple[float, float]:
+def decode_ours(args) -> dict[str, tuple[float, float]]:
     options = "--beam 5 --length-penalty 0 --max-len-ratio 0 --max-len-offset 100".split()
     command = [sys.executable, "-m", "seq2seq", "translate", args.model, "-i", _test(args, "en"), *options]
-    return _decode(command, "-o", ROOT, {}, args)
+    return {"ours": _decode(command, "-o", ROOT, {}, args)}
 
 
-def decode_opennmt(args) -> tuple[float, float]:
+def decode_opennmt(args) -> dict[str, tuple[float, float]]:
     options = (
         "-beam_size 5 -max_length 100 -max_length_ratio 0 -length_penalty none -batch_size 64 "
         "-batch_type sents -gpu -1 -seed 42 -transforms sentencepiece"
@@ -136,7 +148,7 @@ def decode_opennmt(args) -> tuple[float, float]:
     command = [str(ONMT / "onmt_translate"), "-model", args.peer_model, "-src", _test(args, "en"), *options]
     command += ["-src_subword_model", str(SPM), "-tgt_subword_model", str(SPM)]
     # OpenNMT-py 3.5.1's checkpoints hold an argparse.Namespace, which torch>=2.6 refuses by default
-    return _decode(command, "-output", PEERS, {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}, args)
+    return {"opennmt": _decode(command, "-output", PEERS, {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}, args)}
 
 
 def _decode(command: list[str], output_flag: str, cwd: Path, env: dict, args) -> tuple[float, float]:
@@ -188,8 +200,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("job", choices=["train", "decode"])
     p.add_argument("model", nargs="?", help="decode: our model file (the 2-epoch reference model)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--arch", choices=sorted(CONFIGS), default="rnn", help="train: which model of each")
     p.add_argument("--steps", type=int, default=150, help="train: updates per run, a multiple of 50")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help="train: ours")
+    p.add_argument(
+        "--precision", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"], help="train: ours, each"
+    )
     p.add_argument("--data", default=str(ROOT / "data" / "multi30k"))
     p.add_argument("--peer-model", default=str(PEERS / "onmt_model" / "model_step_908.pt"))
     args = p.parse_args()
@@ -199,12 +214,13 @@ def parse_args() -> argparse.Namespace:
         p.error("--steps must be a multiple of 50 from 100 on: OpenNMT-py reports every 50 updates")
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
-    if args.precision == "auto":
+    if "auto" in args.precision:
         import torch
 
         from seq2seq.runtime.device import pick_precision
 
-        args.precision = pick_precision("auto", torch.device("cpu"))
+        auto = pick_precision("auto", torch.device("cpu"))
+        args.precision = list(dict.fromkeys(auto if p == "auto" else p for p in args.precision))
     return args
 
 
