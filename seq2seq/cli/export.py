@@ -54,7 +54,15 @@ def run(args: argparse.Namespace) -> int:
     quantization = args.quantization or "float32"
     out = export_ctranslate2(args.model, args.ctranslate2, quantization)
     log.info(f"exported {args.model} to {out} ({quantization}); translate with CTranslate2")
+    _advise(args.model)
     return 0
+
+
+def _advise(model: str) -> None:
+    from ..deploy.advice import advice
+    from ..models.model_file import ModelFile
+
+    log.info(advice(ModelFile.read(model).cfg()))
 
 
 def _int8(args: argparse.Namespace) -> int:
@@ -70,4 +78,5 @@ def _int8(args: argparse.Namespace) -> int:
         f"exported {args.model} to {out} with int8 weights ({after / 1e6:.1f} MB, "
         f"{before / 1e6:.1f} MB before); it decodes on the CPU"
     )
+    _advise(args.model)
     return 0
