@@ -84,7 +84,7 @@ def test_xml_tags_come_back_once_as_written_and_well_formed(toy, markup):
 
 
 def test_xml_elements_are_inline_where_the_element_around_them_holds_text():
-    parts = parse('<doc><p>ba <b>ce <i>da</i></b> fe<x/>.</p><p><b>ge</b></p></doc>', xml=True)
+    parts = parse("<doc><p>ba <b>ce <i>da</i></b> fe<x/>.</p><p><b>ge</b></p></doc>", xml=True)
     units = [p for p in parts if not isinstance(p, str)]
     assert [u.text for u in units] == ["ba ce da fe.", "ge"]
     b, x = units[0].elements
