@@ -114,12 +114,19 @@ def split_line(raw: str, lang: str) -> Line:
     return Line(lead, sentences, gaps, end)
 
 
-def split_text(text: str, lang: str) -> list[Line]:
-    """A whole text (line breaks and all) -> its lines, split into sentences."""
-    return [split_line(raw, lang) for raw in text.splitlines(keepends=True)]
+def split_text(text: str, lang: str, wrapped: bool = False) -> list[Line | Paragraph]:
+    """A whole text (line breaks and all) -> its lines split into sentences (if `wrapped`, its
+    blank lines and paragraphs)."""
+    return split_lines(text.splitlines(keepends=True), lang, wrapped)
 
 
-def rebuild(lines: list[Line], translations: Iterator[str]) -> str:
+def split_lines(raws: list[str], lang: str, wrapped: bool = False) -> list[Line | Paragraph]:
+    """Lines with their line ends -> each split into sentences (if `wrapped`, the blank lines and
+    paragraphs)."""
+    return split_wrapped(raws, lang) if wrapped else [split_line(raw, lang) for raw in raws]
+
+
+def rebuild(lines: list[Line | Paragraph], translations: Iterator[str]) -> str:
     """The text of `split_text`'s lines, their sentences taken in turn from `translations`."""
     return "".join(line.rebuild([next(translations) for _ in line.sentences]) for line in lines)
 
@@ -159,7 +166,7 @@ def translate_document(
 
 def _translate_part(translator, raws, first, sink, lang, warn, wrapped) -> int:
     """Translate whole lines (whole paragraphs if wrapped) and write them; the number of sentences."""
-    units = split_wrapped(raws, lang) if wrapped else [split_line(raw, lang) for raw in raws]
+    units = split_lines(raws, lang, wrapped)
     texts = [s for unit in units for s in unit.sentences]
     done = iter(translator.translate(texts) if texts else [])
     number = first

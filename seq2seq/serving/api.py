@@ -49,7 +49,17 @@ class Refused(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
-FIELDS = ("text", "beam_size", "n_best", "length_penalty", "attention", "glossary", "document", "format")
+FIELDS = (
+    "text",
+    "beam_size",
+    "n_best",
+    "length_penalty",
+    "attention",
+    "glossary",
+    "document",
+    "wrapped",
+    "format",
+)
 EXAMPLE = '{"text": ["A sentence."]}'
 
 
@@ -59,6 +69,7 @@ class Parsed:
     key: Hashable  # the decoding settings lines share a batch by (server.py's work() reads it)
     document: bool = False
     format: str = "text"  # html, xml: each text is markup (inference/markup.py)
+    wrapped: bool = False  # documents hard-wrapped: paragraphs joined, translations wrapped again
 
 
 def parse_request(body: bytes, translator: Translator, limits: Limits) -> Parsed:
@@ -93,6 +104,10 @@ def parse_request(body: bytes, translator: Translator, limits: Limits) -> Parsed
     beam = request.beam_size or search.beam_size
     if request.n_best > beam:
         raise Refused(422, f"n_best {request.n_best} needs a beam at least as large (beam_size {beam})")
+    if request.wrapped and (not request.document or request.format != "text"):
+        raise Refused(
+            422, "'wrapped' is for plain-text documents: send it with \"document\": true, without 'format'"
+        )
     if request.document or request.format != "text":
         what = "'document'" if request.document else f"format {request.format}"
         for name, given in (("attention", request.attention), ("n_best", request.n_best > 1)):
@@ -117,7 +132,7 @@ def parse_request(body: bytes, translator: Translator, limits: Limits) -> Parsed
     glossary = _glossary(request.glossary, translator)
     alpha = search.length_penalty if request.length_penalty is None else request.length_penalty
     key = (beam, alpha, request.n_best, request.attention, glossary)
-    return Parsed(request.text, key, request.document, request.format)
+    return Parsed(request.text, key, request.document, request.format, request.wrapped)
 
 
 def _glossary(pairs: list[list[str]] | None, translator: Translator) -> Glossary | None:
@@ -154,6 +169,7 @@ def _schema(limits: Limits):
         # appear in its translation
         glossary: Annotated[list[list[str]], Field(max_length=1000)] | None = None
         document: bool = False  # each text a document: sentences split, line breaks kept
+        wrapped: bool = False  # with document: hard-wrapped, as `translate --document --wrapped`
         format: Literal["text", "html", "xml"] = "text"  # html, xml: the text inside tags translated
 
     return TranslateRequest

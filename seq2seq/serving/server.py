@@ -102,7 +102,8 @@ def create_app(translator: Translator, model_names: list[str], limits: Limits):
             return {"translations": await asyncio.to_thread(_markup, translator, parsed)}
         lines, documents = parsed.texts, []
         if parsed.document:  # each text's sentences, all decoded in the shared batches
-            documents = [split_text(t, translator.config.data.src_lang) for t in parsed.texts]
+            lang = translator.config.data.src_lang
+            documents = [split_text(t, lang, parsed.wrapped) for t in parsed.texts]
             lines = [s for d in documents for line in d for s in line.sentences]
         try:
             future = batcher.submit(parsed.key, lines)

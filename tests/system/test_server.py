@@ -203,6 +203,7 @@ BAD = [
         "without 'n_best'",
     ),
     ("POST", "/translate", b'{"text": ["a"], "document": 1}', 422, "valid boolean"),
+    ("POST", "/translate", b'{"text": ["a"], "wrapped": true}', 422, "'wrapped' is for plain-text documents"),
     (
         "POST",
         "/translate",
@@ -282,6 +283,13 @@ def test_a_glossary_and_a_document_answer_as_the_translate_command(
     status, answer, _ = server.post({"text": [document, "fe ge."], "document": True, "glossary": pairs})
     assert status == 200 and answer["translations"][0] == {"text": out}
     assert answer["translations"][1]["text"] == out.splitlines()[-1].strip()
+
+    wrapped = "ba ce da fe\nge. hi ja ki\n  fe ge.\n\nba\n"
+    (tmp_path / "wrapped.txt").write_text(wrapped, encoding="utf-8")
+    code, out, err = cli(capsys, "translate", model_file, "--document", tmp_path / "wrapped.txt", "--wrapped")
+    assert code == 0, err
+    status, answer, _ = server.post({"text": [wrapped], "document": True, "wrapped": True})
+    assert status == 200 and answer["translations"] == [{"text": out}]
 
 
 def test_markup_answers_as_the_translate_command(server, model_file, capsys, restore_globals, tmp_path):
