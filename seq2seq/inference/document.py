@@ -164,7 +164,15 @@ def translate_document(
     return count + _translate_part(translator, pending, number, sink, lang, warn, wrapped)
 
 
-def _translate_part(translator, raws, first, sink, lang, warn, wrapped) -> int:
+def _translate_part(
+    translator: Translator,
+    raws: list[str],
+    first: int,
+    sink: TextIO,
+    lang: str,
+    warn: Callable[[str], None],
+    wrapped: bool,
+) -> int:
     """Translate whole lines (whole paragraphs if wrapped) and write them; the number of sentences."""
     units = split_lines(raws, lang, wrapped)
     texts = [s for unit in units for s in unit.sentences]
