@@ -114,7 +114,7 @@ def parse_request(body: bytes, translator: Translator, limits: Limits) -> Parsed
             if given:
                 raise Refused(422, f"{what} answers with whole texts; send the request without '{name}'")
         if request.format != "text":
-            from ..inference.markup import problem
+            from ..inference.markup_parse import problem
 
             for i, text in enumerate(request.text):
                 if found := problem(text, xml=request.format == "xml"):

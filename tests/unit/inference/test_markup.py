@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.inference.markup import _Events, parse, translate_markup
+from seq2seq.inference.markup import translate_markup
+from seq2seq.inference.markup_parse import _Events, parse
 from seq2seq.inference.translator import Translator
 
 # cli() adds a console handler bound to capsys's stream: restore_globals removes it after each test
