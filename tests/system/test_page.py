@@ -8,6 +8,7 @@ Skipped only where /usr/bin/chromium is absent (README's test command installs i
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +16,20 @@ import pytest
 from helpers import ServerProcess, cli, translate_jsonl
 
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+@contextmanager
+def opened_page(model_file: Path, sync_api):
+    """The page of `seq2seq serve MODEL_FILE` in headless Chromium, once it describes the model."""
+    with ServerProcess(model_file) as server, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            sync_api.expect(page.locator("#about")).to_contain_text(model_file.name)
+            yield page
+        finally:
+            browser.close()
 
 
 def test_the_page_loads_nothing_from_elsewhere():
@@ -107,23 +122,16 @@ def test_the_page_translates_a_document_with_a_glossary(model_file, capsys, rest
         capsys, "translate", model_file, "--document", tmp_path / "doc.txt", "--glossary", tmp_path / "g.tsv"
     )
     assert code == 0, err
-    with ServerProcess(model_file) as server, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.goto(server.url + "/")
-            sync_api.expect(page.locator("#about")).to_contain_text(model_file.name)
-            page.fill("#source", document)
-            page.select_option("#mode", "document")
-            page.click("#glossary-box summary")
-            page.fill("#glossary", "ba = fo go")
-            page.click("#translate")
-            shown = page.locator("#document-output")
-            sync_api.expect(shown).to_be_visible()
-            assert shown.text_content() == expected
-            assert page.locator("#output").is_hidden() and page.locator("#error").text_content() == ""
-        finally:
-            browser.close()
+    with opened_page(model_file, sync_api) as page:
+        page.fill("#source", document)
+        page.select_option("#mode", "document")
+        page.click("#glossary-box summary")
+        page.fill("#glossary", "ba = fo go")
+        page.click("#translate")
+        shown = page.locator("#document-output")
+        sync_api.expect(shown).to_be_visible()
+        assert shown.text_content() == expected
+        assert page.locator("#output").is_hidden() and page.locator("#error").text_content() == ""
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
@@ -138,20 +146,13 @@ def test_the_page_translates_html_as_translate_markup_does(model_file, capsys, r
         capsys, "translate", model_file, "--markup", "html", "--document", tmp_path / "in.html"
     )
     assert code == 0, err
-    with ServerProcess(model_file) as server, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.goto(server.url + "/")
-            sync_api.expect(page.locator("#about")).to_contain_text(model_file.name)
-            page.select_option("#mode", "html")
-            page.fill("#source", markup)
-            page.click("#translate")
-            shown = page.locator("#document-output")
-            sync_api.expect(shown).to_be_visible()
-            assert shown.text_content() == expected
-            page.fill("#source", "<p>ba <b>ce</p>")
-            page.click("#translate")
-            sync_api.expect(page.locator("#error")).to_contain_text("is not well-formed html")
-        finally:
-            browser.close()
+    with opened_page(model_file, sync_api) as page:
+        page.select_option("#mode", "html")
+        page.fill("#source", markup)
+        page.click("#translate")
+        shown = page.locator("#document-output")
+        sync_api.expect(shown).to_be_visible()
+        assert shown.text_content() == expected
+        page.fill("#source", "<p>ba <b>ce</p>")
+        page.click("#translate")
+        sync_api.expect(page.locator("#error")).to_contain_text("is not well-formed html")
