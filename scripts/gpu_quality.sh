@@ -7,7 +7,7 @@
 # two best.pt files come back (models/README.md: a release is chosen on validation).
 #
 #   DATA=.gpu-data OUT=... MINUTES=6.3 bash scripts/gpu_quality.sh
-#   ONLY="b8k_e200 rdrop_b8k_e200 base" MINUTES=8.5 bash scripts/gpu_quality.sh   # a few, longer
+#   ONLY="b8k_e60 b16k_e90 b32k_e110" MINUTES=6.5 bash scripts/gpu_quality.sh   # a few, each with a cooldown
 #
 # DATA holds Multi30k (`seq2seq data multi30k --out .gpu-data --from ../shared/data/multi30k`) and
 # may hold cache/ with the config's SentencePiece model (copied into each run's cache, so no run
@@ -34,6 +34,9 @@ VARIANTS=(
   "rdrop_b8k|--set data.batch_tokens=8192 --set train.lr=0.005 --set train.warmup_steps=1000 --set train.rdrop_alpha=5"
   "b16k|--set data.batch_tokens=16384 --set train.lr=0.006 --set train.warmup_steps=500"
   "b8k_e200|--set data.batch_tokens=8192 --set train.lr=0.005 --set train.warmup_steps=1000 --set train.epochs=200 --set train.cooldown_epochs=20"
+  "b8k_e60|--set data.batch_tokens=8192 --set train.lr=0.005 --set train.warmup_steps=1000 --set train.epochs=60 --set train.cooldown_epochs=10"
+  "b16k_e90|--set data.batch_tokens=16384 --set train.lr=0.006 --set train.warmup_steps=500 --set train.epochs=90 --set train.cooldown_epochs=12"
+  "b32k_e110|--set data.batch_tokens=32768 --set train.lr=0.008 --set train.warmup_steps=250 --set train.epochs=110 --set train.cooldown_epochs=15"
   "rdrop_b8k_e200|--set data.batch_tokens=8192 --set train.lr=0.005 --set train.warmup_steps=1000 --set train.epochs=200 --set train.cooldown_epochs=20 --set train.rdrop_alpha=5"
 )
 if [ -n "${ONLY:-}" ]; then  # ONLY="b8k_e200 rdrop_b8k_e200": those variants alone, each with more of the GPU

@@ -24,7 +24,7 @@ class Dropout(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         keep = torch.rand(x.shape, device=x.device) >= self.p
-        return x.masked_fill(~keep, 0.0) * (1.0 / (1.0 - self.p))
+        return torch.where(keep, x * (1.0 / (1.0 - self.p)), 0.0)  # one pass fewer than masked_fill
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -33,7 +33,7 @@ class _SmoothedCrossEntropy(Function):
     over the rows whose target is not padding. Its gradient, softmax(logits_i) - q_i with q_i the
     smoothed target distribution, is formed in the forward pass, ROWS rows at a time so that each
     block stays in the cache between its few passes (softmax, max, mean, subtract), and kept in
-    the logits' dtype (fp32 for fp16 logits); the backward only scales it. Autograd's cross
+    the logits' dtype (fp32 for fp16 logits); the backward only scales it, in place. Autograd's cross
     entropy instead makes about ten passes over the whole (N, V) in fp32 (cast, log-softmax,
     gather, mean, and their backwards). No log-softmax is formed: the softmax and log Z give
     what the loss needs, which saves the pass of exp that turned log-probabilities into p."""
@@ -49,14 +49,15 @@ class _SmoothedCrossEntropy(Function):
         step = _SmoothedCrossEntropy.ROWS if logits.device.type == "cpu" else max(1, logits.size(0))
         for start in range(0, logits.size(0), step):  # a GPU takes all rows in one block
             rows = slice(start, start + step)
-            x, target = logits[rows], targets[rows].unsqueeze(1)  # (n, V), (n, 1)
+            # the block in fp32 once: a softmax or mean asked for fp32 of bf16 logits casts anew
+            x, target = logits[rows].float(), targets[rows].unsqueeze(1)  # (n, V), (n, 1)
             real = target != PAD_ID
-            p = torch.softmax(x, dim=-1, dtype=torch.float32)  # (n, V)
+            p = torch.softmax(x, dim=-1)  # (n, V)
             # log Z = x_j - log p_j for the likeliest token j, whose p_j >= 1 / V cannot underflow:
             # the log-probabilities -log p_y = log Z - x_y and mean_v log p_v without a pass of log
-            log_z = x.amax(dim=1, keepdim=True).float() - p.amax(dim=1, keepdim=True).log()
-            nll = log_z - x.gather(1, target).float()
-            uniform = log_z - x.mean(dim=1, keepdim=True, dtype=torch.float32)
+            log_z = x.amax(dim=1, keepdim=True) - p.amax(dim=1, keepdim=True).log()
+            nll = log_z - x.gather(1, target)
+            uniform = log_z - x.mean(dim=1, keepdim=True)
             total += torch.where(real, (1 - smoothing) * nll + smoothing * uniform, 0.0).sum()
             # softmax - q in fp32 (p_y - (1 - eps) cancels), then in the logits' dtype; 0 at padding
             p.scatter_add_(1, target, torch.full_like(nll, smoothing - 1))
@@ -69,7 +70,9 @@ class _SmoothedCrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad_output: Tensor):
         (grad,) = ctx.saved_tensors
-        return grad * grad_output.to(grad.dtype), None, None
+        # scaled in place: a new (N, V) tensor is fresh pages from the kernel, a large share of the
+        # loss's time; a second backward through this graph raises (the saved tensor has changed)
+        return grad.mul_(grad_output.to(grad.dtype)), None, None
 
 
 def rdrop_loss(logits: Tensor, targets: Tensor, smoothing: float, alpha: float) -> Tensor:

@@ -166,3 +166,15 @@ def test_the_training_path_is_exact_where_probabilities_underflow(dtype):
     assert expected > rows * 50  # the targets' probabilities are far below fp32's smallest
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-2)
     torch.testing.assert_close(ours.grad, oracle.grad)
+
+
+def test_a_second_backward_through_the_training_loss_is_refused_not_scaled_twice():
+    """The backward scales the saved gradient in place (a new (N, V) tensor costs fresh pages):
+    a second backward through the same graph must fail loudly rather than scale it again."""
+    logits = logits_for(TARGETS).requires_grad_()
+    loss, _ = sequence_loss(logits, TARGETS, smoothing=0.1)
+    (0.5 * loss).backward(retain_graph=True)
+    first = logits.grad.clone()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (0.5 * loss).backward()
+    torch.testing.assert_close(logits.grad, first)
