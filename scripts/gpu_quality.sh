@@ -8,6 +8,7 @@
 #
 #   DATA=.gpu-data OUT=... MINUTES=6.3 bash scripts/gpu_quality.sh
 #   ONLY="b8k_e60 b16k_e90 b32k_e110" MINUTES=6.5 bash scripts/gpu_quality.sh   # a few, each with a cooldown
+#   VALIDATE_EVERY=5 ...   # validate after every 5th epoch only (the greedy decoding took 1.2-2.4 s of a 6-7 s GPU epoch)
 #
 # DATA holds Multi30k (`seq2seq data multi30k --out .gpu-data --from ../shared/data/multi30k`) and
 # may hold cache/ with the config's SentencePiece model (copied into each run's cache, so no run
@@ -74,7 +75,7 @@ for v in "${VARIANTS[@]}"; do
     --set data.train_src="$DATA/train.en" --set data.train_tgt="$DATA/train.de" \
     --set data.valid_src="$DATA/val.en" --set data.valid_tgt="$DATA/val.de" \
     --set train.epochs=1000 --set train.max_hours="$HOURS" --set search.batch_tokens=30000 \
-    --set train.examples=0 "${SMALL[@]}" $settings > "$WORK/results/$name.stderr" 2>&1 &
+    --set train.examples=0 --set train.validate_every="${VALIDATE_EVERY:-1}" "${SMALL[@]}" $settings > "$WORK/results/$name.stderr" 2>&1 &
 done
 (sleep 60; nvidia-smi > "$WORK/results/nvidia-smi.txt" 2>&1) &
 wait

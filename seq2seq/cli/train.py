@@ -54,7 +54,7 @@ def task_for(cfg: Config) -> Task:
 
 
 def train(cfg: Config, resume: bool = False, accept_changed_data: bool = False) -> Progress:
-    """`seq2seq train` in Python: train the config's task (training/train.py's run_training)."""
-    from ..training.train import run_training
+    """`seq2seq train` in Python: train the config's task (training/run.py)."""
+    from ..training.run import run_training
 
     return run_training(task_for(cfg), resume, accept_changed_data)

@@ -141,6 +141,9 @@ class TrainConfig:
     cooldown_epochs: int = ranged(0, 0)
     min_lr: float = ranged(1e-6, 0.0)
     early_stopping_patience: int = ranged(0, 0)  # validations without BLEU gain; 0: never stop
+    # validate after every N-th epoch and the last; the epochs between only log their training (on a
+    # fast GPU validation is a large part of a small corpus's epoch); patience counts validations
+    validate_every: int = ranged(1, 1)
     # stop after the first epoch that ends this many hours into the run (resumes included), then
     # end as after the last epoch (best.pt chosen, kept epochs averaged); 0: no limit
     max_hours: float = ranged(0.0, 0.0)

@@ -32,6 +32,7 @@ SAFE_TO_CHANGE = (
     "train.epochs",
     "train.early_stopping_patience",
     "train.max_hours",
+    "train.validate_every",
     "train.cooldown_epochs",  # like train.epochs, it changes the rate of the epochs still to come
     "train.checkpoint_every",
     "train.keep_last",

@@ -1,5 +1,5 @@
-"""`run_training(task)`: build everything from the task's config, then loop over epochs: update,
-validate, save.
+"""The `Trainer`: build everything from the task's config, then loop over epochs: update,
+validate, save (`run.py` starts it, for a new run or a resumed one).
 
 The loop is here and reads top to bottom; the rest are calls to their own rooms: where a run is and
 how it resumes exactly (`state`), the learning-rate schedule (`schedule`), a diverging run
@@ -26,7 +26,6 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..config.load import save_config
 from ..data import batches as data
 from ..data.training_data import whole_updates
 from ..models.build import build
@@ -42,10 +41,10 @@ from .final_model import choose_final_model
 from .kept_models import keep_epoch
 from .run_dir import RunDir
 from .schedule import Schedule
-from .state import Progress, TrainState, continue_stopped_run, seed
-from .stopping import reason_to_stop
+from .state import Progress, TrainState
+from .stopping import reason_to_stop, validates_after
 from .task import Task
-from .validation import report
+from .validation import report, training_line
 
 log = logging.getLogger("seq2seq")
 
@@ -191,7 +190,20 @@ class Trainer:
         return contextlib.nullcontext() if last or self.ddp is self.model else self.ddp.no_sync()
 
     def end_epoch(self) -> None:
-        """Validate, log, keep the best model, adjust the learning rate, save last.pt."""
+        """Validate (train.validate_every), keep the epoch, save last.pt."""
+        p = self.progress
+        if validates_after(p, self.cfg.train, self._hours()):
+            self.validate()
+        else:
+            log.info(training_line(p, self.task.unit))
+        p.next_epoch()
+        if self.world.is_main:  # before last.pt: a run killed between the two redoes this epoch
+            keep_epoch(self.run, p.epoch, self.model, self.cfg, self.tokenizer)
+        self.save_last()
+        self.corpora.drop_sampled()  # after last.pt: a run resumed before needs this epoch's copy
+
+    def validate(self) -> None:
+        """Validate the epoch just trained: log it, keep the best model, adjust the learning rate."""
         p, metric = self.progress, self.validator.metric
         result = self.validator.validate(self.model)
         release_free_memory()  # what decoding the validation set allocated
@@ -203,11 +215,6 @@ class Trainer:
         if self.world.is_main:
             self.run.write_validations(p.history)
         self.pictures.validation(p.history, result.details)
-        p.next_epoch()
-        if self.world.is_main:  # before last.pt: a run killed between the two redoes this epoch
-            keep_epoch(self.run, p.epoch, self.model, self.cfg, self.tokenizer)
-        self.save_last()
-        self.corpora.drop_sampled()  # after last.pt: a run resumed before needs this epoch's copy
 
     def choose_final_model(self) -> None:
         """best.pt becomes the best of the candidates and search settings on validation."""
@@ -235,9 +242,12 @@ class Trainer:
 
     # ------------------------------------------------------------ helpers
 
+    def _hours(self) -> float:
+        """What the run has taken so far, its earlier processes included, alike in every process."""
+        return self.world.sum([self.state.elapsed()])[0] / self.world.size / 3600
+
     def _stopping_early(self) -> bool:
-        hours = self.world.sum([self.state.elapsed()])[0] / self.world.size / 3600
-        reason = reason_to_stop(self.progress, self.cfg.train, hours, self.validator.metric)
+        reason = reason_to_stop(self.progress, self.cfg.train, self._hours(), self.validator.metric)
         if reason:
             log.info(reason)
         return reason is not None
@@ -247,51 +257,3 @@ class Trainer:
 
     def _lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
-
-
-def run_training(task: Task, resume: bool = False, accept_changed_data: bool = False) -> Progress:
-    """Train the task's model as its config says; with `resume`, continue the run in its run_dir
-    from last.pt (with `accept_changed_data`, even if a data file's content changed). Started by
-    torchrun, this process is one of several data-parallel workers."""
-    world = World.from_environment(pick_device(task.cfg.train.device, "train.device").type)
-    try:
-        return _train(task, resume, world, accept_changed_data)
-    finally:
-        world.close()  # a process group left alive at exit can abort the interpreter
-
-
-def _train(task: Task, resume: bool, world: World, accept_changed_data: bool) -> Progress:
-    if not world.is_main:
-        log.setLevel(logging.WARNING)
-    cfg = task.cfg
-    run = RunDir.check(cfg, resume, accept_changed_data)
-    world.barrier()  # every process has looked at the run directory before the first one writes to it
-    with world.first():
-        if world.is_main:
-            run.create()
-    seed(cfg.train.seed + world.rank)  # each process its own dropout masks
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    trainer = Trainer(task, run, world)
-    try:
-        if run.resume_from is not None:
-            trainer.model.load_state_dict(run.resume_from.weights)
-            trainer.state.load_state_dict(run.resume_from.train_state)
-            p = trainer.progress
-            log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")
-            note = continue_stopped_run(p, run.resume_from.cfg().train, cfg.train)
-            if note:
-                log.info(note)
-        if world.is_main:
-            save_config(cfg, run.path / "config.yaml")
-        progress = trainer.fit()
-        world.barrier()  # every process is done with the others before the group goes away
-    except KeyboardInterrupt:
-        log.info(trainer.state.interrupted(run.last))
-        raise
-    finally:
-        trainer.close()
-    log.info(
-        f"done: best validation {trainer.validator.metric} {progress.best_score:.2f}, model in {run.best}"
-    )
-    return progress

@@ -131,6 +131,17 @@ def describe(search: SearchConfig) -> str:
     return f"beam {search.beam_size}, length penalty {search.length_penalty:g}"
 
 
+def training_line(progress: Progress, unit: str = "target tokens") -> str:
+    """The training figures of the epoch just trained, as train.log gives them: what `report`
+    starts its line with, and all that an epoch not validated (train.validate_every) logs."""
+    p = progress
+    return (
+        f"epoch {p.epoch + 1} (update {p.step}): train loss {p.epoch_loss / max(p.epoch_tokens, 1):.3f}, "
+        f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):,.0f} {unit}/s "
+        f"over {p.epoch_seconds:.1f} s of training"
+    )
+
+
 def report(
     result: Validation, progress: Progress, lr: float, elapsed: float, unit: str = "target tokens"
 ) -> dict:
@@ -139,11 +150,7 @@ def report(
     decoded. `unit`: what the loss is counted in."""
     p = progress
     train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
-    log.info(
-        f"epoch {p.epoch + 1} (update {p.step}): train loss {train_loss:.3f}, "
-        f"{p.epoch_tokens / max(p.epoch_seconds, 1e-9):,.0f} {unit}/s over "
-        f"{p.epoch_seconds:.1f} s of training; {result.summary}"
-    )
+    log.info(f"{training_line(p, unit)}; {result.summary}")
     for line in result.details:
         log.info(line)
     return (

@@ -1,4 +1,5 @@
-"""When a run ends before train.epochs: early stopping and the time budget (train.max_hours)."""
+"""Which epochs validate (train.validate_every), and when a run ends before train.epochs: early
+stopping and the time budget (train.max_hours)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,27 @@ def test_the_time_budget_stops_once_it_is_spent_but_never_before_the_first_epoch
     reason = reason_to_stop(progress(4), tc, hours=2.0, metric="BLEU")
     assert reason.startswith("time budget: the run has taken 2.00 h of train.max_hours 2 after 4 epochs")
     assert reason_to_stop(progress(0), tc, hours=5.0, metric="BLEU") is None  # one epoch at least
+
+
+def validated(tc: TrainConfig, epochs_run: int, hours_an_epoch: float = 0.0) -> list[int]:
+    """The 1-based epochs whose end validates, of a run that trains `epochs_run` epochs."""
+    from seq2seq.training.stopping import validates_after
+
+    return [e + 1 for e in range(epochs_run) if validates_after(progress(e), tc, (e + 1) * hours_an_epoch)]
+
+
+def test_every_epoch_validates_by_default():
+    assert validated(TrainConfig(epochs=4), 4) == [1, 2, 3, 4]
+
+
+def test_every_nth_epoch_validates_and_so_does_the_last():
+    assert validated(TrainConfig(epochs=7, validate_every=3), 7) == [3, 6, 7]
+    assert validated(TrainConfig(epochs=6, validate_every=3), 6) == [3, 6]
+    assert validated(TrainConfig(epochs=2, validate_every=5), 2) == [2]
+
+
+def test_the_epoch_that_spends_the_time_budget_validates():
+    """An hour an epoch, train.max_hours 2: the run ends after epoch 2, which must validate so
+    that its end has a validated epoch, though validate_every would skip it."""
+    tc = TrainConfig(epochs=10, validate_every=4, max_hours=2.0)
+    assert validated(tc, 2, hours_an_epoch=1.0) == [2]
