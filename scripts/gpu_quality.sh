@@ -35,6 +35,7 @@ VARIANTS=(
   "rdrop_b8k|--set data.batch_tokens=8192 --set train.lr=0.005 --set train.warmup_steps=1000 --set train.rdrop_alpha=5"
   "b16k|--set data.batch_tokens=16384 --set train.lr=0.006 --set train.warmup_steps=500"
   "b8k_e200|--set data.batch_tokens=8192 --set train.lr=0.005 --set train.warmup_steps=1000 --set train.epochs=200 --set train.cooldown_epochs=20"
+  "b16k_v5|--set data.batch_tokens=16384 --set train.lr=0.006 --set train.warmup_steps=500 --set train.validate_every=5"
   "b8k_e60|--set data.batch_tokens=8192 --set train.lr=0.005 --set train.warmup_steps=1000 --set train.epochs=60 --set train.cooldown_epochs=10"
   "b16k_e90|--set data.batch_tokens=16384 --set train.lr=0.006 --set train.warmup_steps=500 --set train.epochs=90 --set train.cooldown_epochs=12"
   "b32k_e110|--set data.batch_tokens=32768 --set train.lr=0.008 --set train.warmup_steps=250 --set train.epochs=110 --set train.cooldown_epochs=15"
