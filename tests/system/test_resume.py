@@ -574,21 +574,25 @@ def test_a_cooldown_added_on_resume_before_it_begins_gives_the_run_that_had_it_f
 
 
 def test_validating_every_second_epoch_trains_the_same_run_and_validates_the_last(
-    toy, straight, tmp_path, restore_globals
+    toy, tmp_path, restore_globals
 ):
-    """train.validate_every 2 over 3 epochs: the weights are those of the run that validated every
+    """train.validate_every 2 over 3 epochs: the weights are those of the same run validating every
     epoch (validation draws nothing from the random generators), validations.tsv holds epochs 2 and
-    3 with the same figures as that run's, and train.log still gives every epoch's training."""
-    raw = toy_config(toy, validate_every=2, checkpoint_every=0)
-    raw["run_dir"] = str(tmp_path / "run")
-    train(config_from_dict(raw))
+    3 with that run's figures, and train.log still gives every epoch's training figures."""
+    runs = {}
+    for every in (1, 2):
+        raw = toy_config(toy, validate_every=every, checkpoint_every=0)
+        raw["run_dir"] = str(tmp_path / f"every{every}")
+        train(config_from_dict(raw))
+        runs[every] = tmp_path / f"every{every}"
 
-    ours, reference = validations(tmp_path / "run"), validations(straight)
+    ours, reference = validations(runs[2]), validations(runs[1])
+    assert [r["epoch"] for r in reference] == ["1", "2", "3"]
     assert [r["epoch"] for r in ours] == ["2", "3"] and ours == reference[1:]
-    weights = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
-    reference_weights = torch.load(straight / "last.pt", weights_only=True)["model"]
+    weights = torch.load(runs[2] / "last.pt", weights_only=True)["model"]
+    reference_weights = torch.load(runs[1] / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(weights[k], reference_weights[k]) for k in reference_weights)
-    log = (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+    log = (runs[2] / "train.log").read_text(encoding="utf-8")
     line = r"epoch 1 \(update 22\): train loss [\d.]+, [\d,]+ target tokens/s over [\d.]+ s of training\n"
     assert re.search(line, log)
 
