@@ -111,6 +111,8 @@ class Trainer:
         p, tc, world = self.progress, self.cfg.train, self.world
         with world.first():  # the first process writes a sampled segmentation (data.sampling_alpha)
             corpus = self.corpora.for_epoch(p.epoch, resuming=p.position > 0)
+        if self.device.type == "cuda" and world.size == 1 and p.epoch + 1 < tc.epochs:
+            self.corpora.prepare(p.epoch + 1)  # the next segmentation while the GPU trains on this one
         plan = data.epoch_batches(corpus.src_lengths, corpus.tgt_lengths, self.cfg.data, tc.seed, p.epoch)
         per_update = tc.accumulate * world.size
         usable = whole_updates(len(plan), per_update)

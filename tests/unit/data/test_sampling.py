@@ -117,3 +117,43 @@ def test_a_run_resumed_inside_an_epoch_trains_on_that_epochs_segmentation(
     with caplog.at_level(logging.WARNING, logger="seq2seq"):
         train(config_from_dict(sampling_config(tmp_path, "run2")), resume=True)
     assert "is no longer in" in caplog.text
+
+
+def test_the_next_epochs_segmentation_prepared_in_a_thread_is_the_one_that_epoch_reads(tmp_path, monkeypatch):
+    """`prepare(e)` samples epoch e's segmentation into the cache in a thread (a GPU run does it
+    while it trains the epoch before); `for_epoch(e)` then waits for it and reads it without
+    sampling again, a failure in the thread is raised there, and `close` waits for the thread."""
+    import seq2seq.data.corpus
+    from seq2seq.data.training_data import load_training_data
+
+    reversal_corpus(tmp_path, 200, 10)
+    cfg = config_from_dict(sampling_config(tmp_path, "run"))
+    sampled: list[str] = []  # the `key` of each segmentation written
+    write = seq2seq.data.corpus._write_corpus
+
+    def recording_write(src, tgt, tok, out, sampling):
+        if sampling is not None:
+            if sampling.key.endswith("epoch 2"):
+                raise OSError("the disk is full")
+            sampled.append(sampling.key)
+        return write(src, tgt, tok, out, sampling)
+
+    monkeypatch.setattr(seq2seq.data.corpus, "_write_corpus", recording_write)
+    training_data = load_training_data(cfg)
+    try:
+        training_data.for_epoch(0)
+        training_data.prepare(1)
+        corpus = training_data.for_epoch(1)
+        assert sampled == ["seed 42, epoch 0", "seed 42, epoch 1"]  # epoch 1 sampled once, ahead
+        for i in range(len(corpus)):  # it is a segmentation of the training text
+            b = corpus.batch(np.array([i]))
+            src = training_data.tokenizer.src.decode(b.src[0, :-1].tolist())
+            assert src == data.read_lines(cfg.data.train_src)[i]
+
+        training_data.prepare(2)
+        with pytest.raises(OSError, match="the disk is full"):
+            training_data.for_epoch(2)
+        training_data.prepare(1)  # already in the cache: nothing to sample
+    finally:
+        training_data.close()
+    assert training_data._preparing is None and sampled == ["seed 42, epoch 0", "seed 42, epoch 1"]
