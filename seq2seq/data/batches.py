@@ -8,6 +8,7 @@ index: that is what makes resuming exact. Batches are padded tensors (`collate`)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,37 +78,44 @@ def collate(src: list[np.ndarray], tgt: list[np.ndarray]) -> Batch:
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """Every line of a UTF-8 text file, validated (see `check_text_file`)."""
-    check_text_file(path)
-    with open(path, encoding="utf-8", newline="\n") as f:
-        return [line.rstrip("\r\n") for line in f]
+    """Every line of a UTF-8 text file, validated (see `check_text_file`). The file is read once,
+    so a pipe serves too (`--src <(zcat test.en.gz)`)."""
+    return [text.rstrip("\r\n") for _, text in _checked_lines(path)]
 
 
 def check_text_file(path: str | Path) -> tuple[int, str]:
     """Line count and content digest of a UTF-8 text file; a clear error if it cannot serve."""
+    digest = hashlib.sha256()
+    n = 0
+    for n, (raw, _) in enumerate(_checked_lines(path), 1):  # noqa: B007
+        digest.update(raw)
+    return n, digest.hexdigest()
+
+
+def _checked_lines(path: str | Path) -> Iterator[tuple[bytes, str]]:
+    """Each line of the file as bytes and as text (split at \\n only); a clear error for a missing,
+    unreadable, empty or non-UTF-8 file."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"data file {path} not found; check the path in the config")
     if path.is_dir():
         raise UserError(f"data path {path} is a directory; give a text file with one sentence per line")
-    digest = hashlib.sha256()
     n = 0
     try:
         with open(path, "rb") as f:
             for n, raw in enumerate(f, 1):  # noqa: B007
-                digest.update(raw)
                 try:
-                    raw.decode("utf-8")
+                    text = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
                     raise UserError(
                         f"{path}, line {n}: bytes that are not UTF-8 (byte {e.start + 1} of the "
                         "line); convert the file to UTF-8, e.g. with iconv"
                     ) from None
+                yield raw, text
     except PermissionError:
         raise UserError(f"data file {path} is not readable; check its permissions") from None
     if n == 0:
         raise UserError(f"data file {path} is empty; it needs one sentence per line")
-    return n, digest.hexdigest()
 
 
 def check_parallel(src_path: str | Path, tgt_path: str | Path) -> str:

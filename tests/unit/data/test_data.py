@@ -3,6 +3,9 @@ encoded corpus cache."""
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -167,6 +170,20 @@ def test_read_lines_strips_newlines(tmp_path):
     path = tmp_path / "x.txt"
     path.write_bytes(b"one\r\ntwo  \nthree")
     assert read_lines(path) == ["one", "two  ", "three"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_read_lines_reads_a_pipe_once(tmp_path):
+    """`seq2seq test --src <(zcat test.en.gz)`: a pipe can be read only once, and a check that read
+    it before the lines were taken left nothing to translate (and sacrebleu failing on it)."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    read: list[list[str]] = []
+    reader = threading.Thread(target=lambda: read.append(read_lines(pipe)), daemon=True)
+    reader.start()
+    pipe.write_bytes(b"eins\nzwei\r\ndrei\n")
+    reader.join(timeout=30)  # a second open of the pipe would wait for a writer for ever
+    assert read == [["eins", "zwei", "drei"]]
 
 
 def test_check_parallel_digest_follows_the_content(tmp_path):
