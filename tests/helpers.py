@@ -202,7 +202,8 @@ def same_from_arguments_file_and_pipe(
     capsys, command: str, model: Path, lines: list[str], folder: Path
 ) -> str:
     """`seq2seq COMMAND MODEL` answers `lines` given as arguments, in a file (folder/in.txt to
-    folder/out.txt) and on a pipe to a process of its own with the same text; returns that text."""
+    folder/out.txt) and on a pipe to a process of its own, also as `-i - -o -`, with the same text;
+    returns that text."""
     code, from_args, _ = cli(capsys, command, model, *lines)
     assert code == 0
 
@@ -211,15 +212,16 @@ def same_from_arguments_file_and_pipe(
     assert code == 0
     assert (folder / "out.txt").read_text(encoding="utf-8") == from_args
 
-    piped = subprocess.run(
-        [sys.executable, "-m", "seq2seq", command, str(model)],
-        input="".join(x + "\n" for x in lines),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert piped.returncode == 0, piped.stderr
-    assert piped.stdout == from_args
+    for dashes in ([], ["-i", "-", "-o", "-"]):
+        piped = subprocess.run(
+            [sys.executable, "-m", "seq2seq", command, str(model), *dashes],
+            input="".join(x + "\n" for x in lines),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert piped.returncode == 0, piped.stderr
+        assert piped.stdout == from_args
     return from_args
 
 

@@ -14,8 +14,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("classify", help="label texts, a file or standard input with a classifier")
     p.add_argument("model", help="classifier model file (best.pt of a task: classify run)")
     p.add_argument("texts", nargs="*", help="texts to label (default: read standard input)")
-    p.add_argument("-i", "--input", help="read texts from this file instead")
-    p.add_argument("-o", "--output", help="write labels to this file instead of standard output")
+    p.add_argument("-i", "--input", help="read texts from this file instead (-: standard input)")
+    p.add_argument("-o", "--output", help="write labels to this file instead of standard output (-: it too)")
     p.add_argument(
         "--format",
         choices=("text", "jsonl"),
@@ -38,6 +38,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..classify.labeler import Labeler, stream, write_labels
 
+    args.input = None if args.input == "-" else args.input  # "-": standard input, as usual
+    args.output = None if args.output == "-" else args.output
     if args.texts and args.input:
         raise UserError("give texts as arguments or --input FILE, not both")
     if args.input and args.output and Path(args.input).resolve() == Path(args.output).resolve():

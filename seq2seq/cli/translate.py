@@ -24,8 +24,10 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="model file (best.pt, last.pt, averaged.pt); several make an ensemble; the leading "
         "arguments that are files are models, the rest sentences",
     )
-    p.add_argument("-i", "--input", help="read sentences from this file instead")
-    p.add_argument("-o", "--output", help="write translations to this file instead of standard output")
+    p.add_argument("-i", "--input", help="read sentences from this file instead (-: standard input)")
+    p.add_argument(
+        "-o", "--output", help="write translations to this file instead of standard output (-: it too)"
+    )
     p.add_argument("--n-best", type=positive, default=1, help="hypotheses per input (tab-separated in text)")
     p.add_argument(
         "--format",
@@ -81,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.output import stream, write_translations
 
     args.sentences = _split_models(args)
+    args.input = None if args.input == "-" else args.input  # "-": standard input, as usual
+    args.output = None if args.output == "-" else args.output
     if args.sentences and args.input:
         raise UserError("give sentences as arguments or --input FILE, not both")
     if args.wrapped and (args.document is None or args.markup):
