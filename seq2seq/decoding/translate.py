@@ -58,13 +58,34 @@ def translate(
     with beam_size 1; None: the plain search.
     """
     model.eval()
+    pool = searched_n_best(n_best, search.beam_size)
     return translate_lines(
         tokenizer,
         lines,
-        lambda chunks, wanted=None: _decode(model, chunks, search, n_best, with_attention, sampler, wanted),
+        lambda chunks, wanted=None: _decode(model, chunks, search, pool, with_attention, sampler, wanted),
         max_src_len,
         constraints,
+        n_best,
     )
+
+
+def searched_n_best(n_best: int, beam_size: int) -> int:
+    """How many hypotheses the search keeps for an n-best list of `n_best`: the whole beam, so that
+    `translate_lines` can give distinct texts (a model trained with subword sampling writes the
+    same sentence in other pieces: "Ein Hund." twice in a 3-best list)."""
+    return n_best if n_best == 1 else max(n_best, beam_size)
+
+
+def distinct_first(hyps: list[Hypothesis], texts: list[str], n: int) -> tuple[list[Hypothesis], list[str]]:
+    """The first `n` of the hypotheses (best first), those whose text no better one has taken
+    before the rest, which only fill the list when too few texts differ."""
+    seen: set[str] = set()
+    first, rest = [], []
+    for pair in zip(hyps, texts):
+        (rest if pair[1] in seen else first).append(pair)
+        seen.add(pair[1])
+    chosen = (first + rest)[:n]
+    return [h for h, _ in chosen], [t for _, t in chosen]
 
 
 def translate_lines(
@@ -73,10 +94,12 @@ def translate_lines(
     decode: Callable[..., list[list[Hypothesis]]],
     max_src_len: int,
     constraints: Sequence[list[list[int]]] | None = None,
+    n_best: int = 1,
 ) -> list[Translation]:
     """What `translate` does around the search, for any decoder: `decode` turns source id
-    sequences into their hypotheses (best first); lines are cut at `max_src_len` pieces and the
-    parts joined as `translate` says. (ctranslate2_engine.py decodes with CTranslate2 this way.)"""
+    sequences into their hypotheses (best first; `searched_n_best` of them); lines are cut at
+    `max_src_len` pieces and the parts joined as `translate` says; an n-best list gives distinct
+    texts first (`distinct_first`). (ctranslate2_engine.py decodes with CTranslate2 this way.)"""
     ids = tokenizer.src.encode(lines)
     chunks, owner = [], []  # the pieces to decode, and the line each belongs to
     for i, (line, x) in enumerate(zip(lines, ids)):
@@ -103,6 +126,7 @@ def translate_lines(
             picks = [[p[min(k, len(p) - 1)] for p in parts] for k in range(max(map(len, parts)))]
             hyps = [_joined(hs) for hs in picks]
             texts = [" ".join(tokenizer.tgt.decode(h.tokens) for h in hs) for hs in picks]
+        hyps, texts = distinct_first(hyps, texts, n_best)
         out.append(Translation(line, hyps, texts, max(len(parts), 1)))
     return out
 

@@ -26,7 +26,7 @@ from ..config.load import Config, SearchConfig, load_config
 from ..data.tokenizer import Tokenizer
 from ..decoding.hypotheses import Hypothesis
 from ..decoding.search import max_lengths
-from ..decoding.translate import Translation, translate_lines
+from ..decoding.translate import Translation, searched_n_best, translate_lines
 from ..errors import UserError
 from ..models.build import count_parameters
 from .ctranslate2_export import CONFIG_FILE, ctranslate2_module, read_tokenizer
@@ -103,8 +103,9 @@ class CTranslate2Translator:
     ) -> list[Translation]:
         if with_attention:
             raise UserError(NO_ATTENTION)
+        pool = searched_n_best(n_best, self.search.beam_size)
         return translate_lines(
-            self.tokenizer, lines, lambda c: self._decode(c, n_best), self.config.data.max_len
+            self.tokenizer, lines, lambda c: self._decode(c, pool), self.config.data.max_len, None, n_best
         )
 
     def _decode(self, chunks: list[np.ndarray], n_best: int) -> list[list[Hypothesis]]:
