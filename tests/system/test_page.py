@@ -92,21 +92,14 @@ def test_the_page_of_an_export_translates_without_asking_for_attention(exported,
     lines = ["a b c", "d e f g"]
     code, out, _ = cli(capsys, "translate", exported, *lines)
     assert code == 0
-    with ServerProcess(exported) as server, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.goto(server.url + "/")
-            sync_api.expect(page.locator("#about")).to_contain_text(exported.name)
-            page.fill("#source", "\n".join(lines))
-            page.click("#translate")
-            translations = page.locator("#output li .translation")
-            sync_api.expect(translations).to_have_count(2)
-            assert translations.all_text_contents() == out.splitlines()
-            assert page.locator("#error").text_content() == ""
-            assert page.locator("#heatmap-title").is_hidden()
-        finally:
-            browser.close()
+    with opened_page(exported, sync_api) as page:
+        page.fill("#source", "\n".join(lines))
+        page.click("#translate")
+        translations = page.locator("#output li .translation")
+        sync_api.expect(translations).to_have_count(2)
+        assert translations.all_text_contents() == out.splitlines()
+        assert page.locator("#error").text_content() == ""
+        assert page.locator("#heatmap-title").is_hidden()
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
