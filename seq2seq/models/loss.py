@@ -28,7 +28,25 @@ def sequence_loss(logits: Tensor, targets: Tensor, smoothing: float) -> tuple[Te
     return loss, torch.count_nonzero(flat_targets != PAD_ID)
 
 
-class _SmoothedCrossEntropy(Function):
+class _GradientFromForward(Function):
+    """A loss whose forward forms its gradient with respect to the logits (`_gradient_buffer`) and
+    saves it; the backward only scales it, in place: a new (N, V) tensor is fresh pages from the
+    kernel, a large share of the loss's time; a second backward through this graph raises (the
+    saved tensor has changed). `ctx.other_inputs`: how many inputs follow the logits."""
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (grad,) = ctx.saved_tensors
+        return (grad.mul_(grad_output.to(grad.dtype)),) + (None,) * ctx.other_inputs
+
+
+def _gradient_buffer(logits: Tensor) -> Tensor:
+    """The logits' gradient, in their dtype; fp32 for fp16 logits, whose smallest probabilities
+    would flush to zero before the loss scale lifts them."""
+    return torch.empty_like(logits, dtype=torch.float32 if logits.dtype == torch.float16 else None)
+
+
+class _SmoothedCrossEntropy(_GradientFromForward):
     """logits (N, V), targets (N,) -> sum_i of (1 - eps) (-log p_i(y_i)) + eps mean_v (-log p_i(v))
     over the rows whose target is not padding. Its gradient, softmax(logits_i) - q_i with q_i the
     smoothed target distribution, is formed in the forward pass, ROWS rows at a time so that each
@@ -43,8 +61,7 @@ class _SmoothedCrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits: Tensor, targets: Tensor, smoothing: float) -> Tensor:
         vocab = logits.size(-1)
-        # fp16 would flush the smallest probabilities to zero before the loss scale lifts them
-        grad = torch.empty_like(logits, dtype=torch.float32 if logits.dtype == torch.float16 else None)
+        grad = _gradient_buffer(logits)
         total = logits.new_zeros((), dtype=torch.float32)
         step = _SmoothedCrossEntropy.ROWS if logits.device.type == "cpu" else max(1, logits.size(0))
         for start in range(0, logits.size(0), step):  # a GPU takes all rows in one block
@@ -65,14 +82,8 @@ class _SmoothedCrossEntropy(Function):
             if logits.device.type != "cpu" or not bool(real.all()):  # a GPU always: asking would wait for it
                 block.mul_(real)
         ctx.save_for_backward(grad)
+        ctx.other_inputs = 2
         return total
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor):
-        (grad,) = ctx.saved_tensors
-        # scaled in place: a new (N, V) tensor is fresh pages from the kernel, a large share of the
-        # loss's time; a second backward through this graph raises (the saved tensor has changed)
-        return grad.mul_(grad_output.to(grad.dtype)), None, None
 
 
 def rdrop_loss(logits: Tensor, targets: Tensor, smoothing: float, alpha: float) -> Tensor:
@@ -93,7 +104,7 @@ def rdrop_loss(logits: Tensor, targets: Tensor, smoothing: float, alpha: float) 
     return ce / 2 + alpha / 4 * kl
 
 
-class _RDropLoss(Function):
+class _RDropLoss(_GradientFromForward):
     """`rdrop_loss` and its gradient in one pass over ROWS pairs of rows at a time, as
     `_SmoothedCrossEntropy` does for the plain loss (autograd's version of the formula made some
     twenty passes over (2N, V) in fp32 and cost three times the plain loss's two halves). With
@@ -107,7 +118,7 @@ class _RDropLoss(Function):
     def forward(ctx, logits: Tensor, targets: Tensor, smoothing: float, alpha: float) -> Tensor:
         n, vocab = targets.size(0), logits.size(-1)
         a = alpha / 4
-        grad = torch.empty_like(logits, dtype=torch.float32 if logits.dtype == torch.float16 else None)
+        grad = _gradient_buffer(logits)
         total = logits.new_zeros((), dtype=torch.float32)
         step = _RDropLoss.ROWS if logits.device.type == "cpu" else max(1, n)
         for start in range(0, n, step):
@@ -129,12 +140,8 @@ class _RDropLoss(Function):
                 g.sub_(other, alpha=a).sub_(smoothing / vocab / 2).scatter_add_(1, target, q_y)
                 out.copy_(g)
         ctx.save_for_backward(grad)
+        ctx.other_inputs = 3
         return total
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor):
-        (grad,) = ctx.saved_tensors
-        return grad.mul_(grad_output.to(grad.dtype)), None, None, None
 
 
 def token_log_probs(logits: Tensor, targets: Tensor) -> Tensor:
