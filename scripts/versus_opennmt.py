@@ -22,7 +22,8 @@ AVX-512, else fp32); OpenNMT-py trains in fp32.
 decode: `seq2seq translate MODEL` with the peers' settings (beam 5, no length penalty, at most 100
 pieces) against `onmt_translate` on OpenNMT-py's 2-epoch model, test2016, wall time of each
 process; both outputs scored with sacrebleu (cased, 13a) as a check that both did the work.
-MODEL: e.g. `scripts/benchmark.py --epochs 2 --save-model MODEL.pt`.
+MODEL: e.g. `scripts/benchmark.py --epochs 2 --save-model MODEL.pt`. `--batch-tokens N` decodes ours
+in batches of N source tokens instead of the model's own setting (16,000: test2016 in one batch).
 
 OpenNMT-py must be installed first: `bash ../shared/bench/run_opennmt.sh` (its full run also trains
 the 2-epoch model that decode reads).
@@ -137,6 +138,8 @@ def opennmt_target_tokens_per_s(log: str, steps: int) -> float:
 def decode_ours(args) -> dict[str, tuple[float, float]]:
     options = "--beam 5 --length-penalty 0 --max-len-ratio 0 --max-len-offset 100".split()
     command = [sys.executable, "-m", "seq2seq", "translate", args.model, "-i", _test(args, "en"), *options]
+    if args.batch_tokens:
+        command += ["--batch-tokens", str(args.batch_tokens)]
     return {"ours": _decode(command, "-o", ROOT, {}, args)}
 
 
@@ -206,6 +209,9 @@ def parse_args() -> argparse.Namespace:
         "--precision", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"], help="train: ours, each"
     )
     p.add_argument("--data", default=str(ROOT / "data" / "multi30k"))
+    p.add_argument(
+        "--batch-tokens", type=int, default=0, help="decode: ours, source tokens a batch (0: the model's)"
+    )
     p.add_argument("--peer-model", default=str(PEERS / "onmt_model" / "model_step_908.pt"))
     args = p.parse_args()
     if args.job == "decode" and not args.model:

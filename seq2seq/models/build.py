@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..config.load import ClassifyConfig, Config, DecoderConfig, EncoderConfig, ModelConfig, TransformerConfig
 from ..layers.attention import AdditiveAttention, Attention, DotAttention, GeneralAttention
@@ -42,9 +43,23 @@ def count_parameters(cfg: Config, src_vocab_size: int, tgt_vocab_size: int) -> i
     """The parameters of the model `cfg` describes (tied ones once), counted on PyTorch's meta
     device: nothing is allocated or initialized. For what holds no float weights to count: an int8
     model, a CTranslate2 export."""
-    with torch.device("meta"):
+    with torch.device("meta"), _NoNormalInit():
         model = build(cfg, src_vocab_size, tgt_vocab_size)
     return sum(p.numel() for p in model.parameters())
+
+
+class _NoNormalInit(TorchFunctionMode):
+    """Leaves `normal_` on meta tensors undone: its meta kernel is written in Python and imports
+    torch._dynamo on first use, about 1 s of every translate command's start for a count that
+    needs no values (the other initializers have C++ meta kernels)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.Tensor.normal_, nn.init.normal_):
+            tensor = args[0] if args else kwargs["tensor"]
+            if tensor.is_meta:
+                return tensor
+        return func(*args, **kwargs)
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:

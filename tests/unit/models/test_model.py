@@ -3,15 +3,26 @@ follow the config; teacher forcing can score selected positions only."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from helpers import make_pairs, write_lines
 
-from seq2seq.config.load import DecoderConfig, EncoderConfig, ModelConfig, TokenizerConfig
+from seq2seq.config.load import (
+    Config,
+    DataConfig,
+    DecoderConfig,
+    EncoderConfig,
+    ModelConfig,
+    TokenizerConfig,
+    TransformerConfig,
+)
 from seq2seq.data.batches import check_parallel, collate
 from seq2seq.data.tokenizer import PAD_ID, train_or_load
-from seq2seq.models.build import build_model
+from seq2seq.models.build import build_model, count_parameters
 
 
 def model_config(**kwargs) -> ModelConfig:
@@ -106,3 +117,43 @@ def test_scoring_selected_positions_equals_selecting_from_all_logits(attention):
         selected = model(batch.src, batch.src_lengths, batch.tgt_in, real)
     assert selected.shape == (int(real.sum()), 30)
     torch.testing.assert_close(selected, everything[real])
+
+
+COUNT_IN_A_FRESH_PROCESS = """
+import sys
+from seq2seq.config.load import Config, DataConfig, ModelConfig, TransformerConfig
+from seq2seq.models.build import count_parameters
+model = ModelConfig(architecture="transformer", transformer=TransformerConfig(d_model=16, heads=2, d_ff=32))
+cfg = Config(run_dir="run", data=DataConfig(train_src="x", valid_src="y"), model=model)
+print(count_parameters(cfg, 50, 50), "torch._dynamo" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {},
+        {"tie_tgt_embeddings": True},
+        {"architecture": "transformer", "transformer": TransformerConfig(d_model=16, heads=2, d_ff=32)},
+        {
+            "architecture": "transformer",
+            "transformer": TransformerConfig(d_model=16, heads=2, d_ff=32),
+            "tie_tgt_embeddings": True,
+            "tie_src_tgt_embeddings": True,
+        },
+    ],
+    ids=["rnn", "rnn-tied", "transformer", "transformer-tied"],
+)
+def test_count_parameters_counts_what_build_makes(model):
+    """Counted on the meta device without building weights: the built model's parameters, ties once."""
+    cfg = Config(run_dir="run", data=DataConfig(train_src="x", valid_src="y"), model=model_config(**model))
+    built = build_model(cfg.model, 50, 50)
+    assert count_parameters(cfg, 50, 50) == sum(p.numel() for p in built.parameters())
+
+
+def test_count_parameters_does_not_import_the_compiler():
+    """torch's meta kernel of normal_ imports torch._dynamo (about 1 s of each translate command's start)."""
+    command = [sys.executable, "-c", COUNT_IN_A_FRESH_PROCESS]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    count, imported = result.stdout.split()
+    assert int(count) > 0 and imported == "False", result.stderr
