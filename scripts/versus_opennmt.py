@@ -181,7 +181,7 @@ def _run(command: list[str], env: dict | None = None, cwd: Path | None = None) -
 
 
 def _test(args, side: str) -> str:
-    return str(Path(args.data) / f"test_2016_flickr.{side}")
+    return str(Path(args.data).resolve() / f"test_2016_flickr.{side}")  # the peer runs in PEERS
 
 
 def _needs(args) -> list[str]:
