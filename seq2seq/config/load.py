@@ -139,6 +139,7 @@ def _check_classify(cfg: Config) -> None:
         "model.tie_src_tgt_embeddings": cfg.model.tie_src_tgt_embeddings,
         "search": cfg.search != SearchConfig(),
         "tokenizer.sampling_alpha": cfg.tokenizer.sampling_alpha != 0,
+        "data.distill_from": bool(cfg.data.distill_from),
         "train.rdrop_alpha": cfg.train.rdrop_alpha != 0,
     }
     for key, is_set in unused.items():

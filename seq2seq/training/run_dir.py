@@ -51,6 +51,7 @@ DATA_FILES = (
     "data.train_tgt",
     "data.valid_src",
     "data.valid_tgt",
+    "data.distill_from",  # the teacher's model file (distillation.py)
     "classify.train_labels",
     "classify.valid_labels",
 )

@@ -1,0 +1,93 @@
+"""Sequence-level knowledge distillation (Kim and Rush 2016, arXiv:1606.07947), the teacher's
+translations added to the references: with `data.distill_from: MODEL`, a trained translation model
+(the teacher) translates every training source once, with the search settings saved in its file,
+and the run trains on each source twice, with its reference and with the teacher's translation.
+
+The pair of files the run then reads is made in cache_dir, named by the content of the teacher
+file and of the training files: a resumed run, and any other run with the same teacher and data,
+reads it again instead of translating anew. The run's last.pt keeps the teacher file's SHA-256 as
+it keeps the data files' (run_dir.DATA_FILES), so resuming with another teacher is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+
+from ..config.load import Config
+from ..data import batches as data
+from ..decoding.translate import translate
+from ..errors import UserError
+from ..models.model_file import ModelFile
+from ..runtime.device import decoding_precision, pick_device
+from .run_dir import data_digests
+
+log = logging.getLogger("seq2seq")
+
+
+def with_distilled_data(cfg: Config) -> Config:
+    """`cfg` itself without data.distill_from; with it, `cfg` with data.train_src and train_tgt
+    naming the cached pair: the training pairs, then each training source with the teacher's
+    translation (sources it translates to nothing are left out of the second part)."""
+    d = cfg.data
+    if not d.distill_from:
+        return cfg
+    teacher = Path(d.distill_from)
+    if not teacher.is_file():
+        raise UserError(
+            f"data.distill_from {teacher}: no such model file; train the teacher first, or point "
+            "data.distill_from at a model file (best.pt, averaged.pt, a released model)"
+        )
+    teacher_digest = data_digests(cfg).get("data.distill_from", "")
+    key = hashlib.sha256(f"{teacher_digest}:{data.check_parallel(d.train_src, d.train_tgt)}".encode())
+    folder = Path(cfg.cache_dir) / f"distilled-{key.hexdigest()[:16]}"
+    src, tgt = folder / "train.src", folder / "train.tgt"
+    if src.is_file() and tgt.is_file():
+        log.info(f"distillation: the teacher's translations of {d.train_src} from {folder}")
+    else:
+        sources, references = data.read_lines(d.train_src), data.read_lines(d.train_tgt)
+        outputs = teach(teacher, sources, cfg.train.device)
+        taught = [(s, t) for s, t in zip(sources, outputs) if t.strip()]
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_lines(tgt, references + [t for _, t in taught])  # tgt first: src marks a whole pair
+        _write_lines(src, sources + [s for s, _ in taught])
+        log.info(f"distillation: {len(taught):,} translations added to {len(sources):,} pairs, in {folder}")
+    return dataclasses.replace(cfg, data=dataclasses.replace(d, train_src=str(src), train_tgt=str(tgt)))
+
+
+def teach(path: Path, sources: list[str], device: str) -> list[str]:
+    """The teacher's translation of each source, as `seq2seq translate MODEL -i` writes them: its
+    own search settings and decoding precision, on `device` (train.device)."""
+    file = ModelFile.read(path)
+    if file.int8 is not None:
+        raise UserError(
+            f"data.distill_from {path} is an int8 model file; distill from the model file it was "
+            "exported from"
+        )
+    model, cfg, tokenizer = file.build()
+    if cfg.task != "translate":
+        raise UserError(
+            f"data.distill_from {path} is a classifier (task: {cfg.task}); name a translation model"
+        )
+    where = pick_device(device, "train.device")
+    model = model.to(where).inference_copy(decoding_precision(cfg.train.precision, where))
+    s = cfg.search
+    log.info(
+        f"distillation: {path} translates {len(sources):,} training sources (beam {s.beam_size}, "
+        f"length penalty {s.length_penalty})"
+    )
+    start = time.perf_counter()
+    texts = [t.text for t in translate(model, tokenizer, sources, s, max_src_len=cfg.data.max_len)]
+    log.info(f"distillation: translated in {time.perf_counter() - start:.0f} s")
+    return texts
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    """Whole or not at all: a killed process leaves no half-written file under the final name."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
