@@ -37,6 +37,11 @@ def with_distilled_data(cfg: Config) -> Config:
     if not d.distill_from:
         return cfg
     teacher = Path(d.distill_from)
+    if teacher.is_dir():
+        raise UserError(
+            f"data.distill_from {teacher} is a directory (a CTranslate2 export?); name the model file "
+            "it came from"
+        )
     if not teacher.is_file():
         raise UserError(
             f"data.distill_from {teacher}: no such model file; train the teacher first, or point "

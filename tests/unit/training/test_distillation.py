@@ -63,6 +63,8 @@ def test_without_a_teacher_nothing_changes_and_a_missing_one_is_one_line(tmp_pat
     assert with_distilled_data(plain) is plain
     with pytest.raises(UserError, match=r"^data.distill_from .*best.pt: no such model file; train the "):
         with_distilled_data(config_from_dict(raw))
+    with pytest.raises(UserError, match=r"^data.distill_from .* is a directory \(a CTranslate2 export\?\)"):
+        with_distilled_data(config_from_dict(raw | {"data": raw["data"] | {"distill_from": str(tmp_path)}}))
 
 
 def test_a_run_trains_on_both_and_resumes_only_with_the_same_teacher(
