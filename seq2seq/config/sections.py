@@ -125,6 +125,9 @@ class ClassifyConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = ranged(42, 0)  # numpy seeds the epoch order and refuses negative seeds
+    # a trained model file to fine-tune: the run starts from its weights and tokenizer (the config
+    # must describe its model; only dropout may differ), with a new optimizer and schedule; "": none
+    init_from: str = ""
     epochs: int = ranged(10, 1)
     lr: float = ranged(5e-4, 0.0)
     betas: tuple[float, float] = (0.9, 0.999)

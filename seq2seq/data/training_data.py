@@ -116,16 +116,17 @@ class TrainingData:
 
 
 def load_training_data(cfg: Config, saved: tokenizer.Tokenizer | None = None) -> TrainingData:
-    """`saved`: the tokenizer a resumed run's last.pt holds. It is used as it is, never trained or
-    read from cache_dir again: the ids the model learned are the ids it keeps reading (another
-    cache_dir, or another SentencePiece version, could build a different one). The encoded corpora
-    are cached under the tokenizer's content, so they match it too."""
+    """`saved`: the tokenizer a resumed run's last.pt holds, or a fine-tuning run's train.init_from
+    file. It is used as it is, never trained or read from cache_dir again: the ids the model learned
+    are the ids it keeps reading (another cache_dir, or another SentencePiece version, could build a
+    different one). The encoded corpora are cached under the tokenizer's content, so they match it
+    too."""
     d, cache = cfg.data, Path(cfg.cache_dir)
     digest = data.check_parallel(d.train_src, d.train_tgt)
     data.check_parallel(d.valid_src, d.valid_tgt)  # a bad path fails now, not after the tokenizer
     if saved is not None:
         tok = saved
-        log.info(f"tokenizer: the one in last.pt (source {len(tok.src)}, target {len(tok.tgt)} pieces)")
+        log.info(f"tokenizer: the model's own (source {len(tok.src)}, target {len(tok.tgt)} pieces)")
     else:
         tok = tokenizer.train_or_load(
             cfg.tokenizer,

@@ -44,8 +44,9 @@ def _train(task: Task, resume: bool, world: World, accept_changed_data: bool) ->
         torch.set_num_threads(cfg.train.threads)
     trainer = Trainer(task, run, world)
     try:
+        if trainer.start is not None:  # last.pt, or the model file a fine-tuning run starts from
+            trainer.model.load_state_dict(trainer.start.weights)
         if run.resume_from is not None:
-            trainer.model.load_state_dict(run.resume_from.weights)
             trainer.state.load_state_dict(run.resume_from.train_state)
             p = trainer.progress
             log.info(f"resuming {run.path} at epoch {p.epoch + 1}, batch {p.position}, update {p.step}")

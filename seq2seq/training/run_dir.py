@@ -52,6 +52,7 @@ DATA_FILES = (
     "data.valid_src",
     "data.valid_tgt",
     "data.distill_from",  # the teacher's model file (distillation.py)
+    "train.init_from",  # the model file a fine-tuning run starts from (fine_tuning.py)
     "classify.train_labels",
     "classify.valid_labels",
 )

@@ -62,7 +62,8 @@ class Task(Protocol):
     def load(
         self, world: World, autocast: Callable, saved: Tokenizer | None = None
     ) -> tuple[Tokenizer, Corpora, Validator]:
-        """`saved`: the tokenizer a resumed run's last.pt holds, used as it is."""
+        """`saved`: the tokenizer a resumed run's last.pt (or train.init_from's file) holds, used
+        as it is."""
         ...
 
     def batch_loss(self, model: nn.Module, batch, autocast: Callable) -> Tensor: ...

@@ -38,6 +38,7 @@ from ..runtime.precision import DTYPES
 from .curves import TrainingPictures
 from .divergence import check_loss, check_scaler
 from .final_model import choose_final_model
+from .fine_tuning import starting_model
 from .kept_models import keep_epoch
 from .run_dir import RunDir
 from .schedule import Schedule
@@ -64,8 +65,10 @@ class Trainer:
             enabled=self.precision != "fp32",
         )
         self.pictures = TrainingPictures(run.path, tc.tensorboard, active=world.is_main)
-        # a resumed run keeps the tokenizer its last.pt holds: the ids its model learned
-        saved = run.resume_from.vocab() if run.resume_from else None
+        # a resumed run keeps the tokenizer its last.pt holds, a fine-tuning run its train.init_from
+        # file's: the ids its model learned
+        self.start = run.resume_from or starting_model(cfg)
+        saved = self.start.vocab() if self.start else None
         with world.first():  # the first process builds the tokenizer and corpus caches; others reuse them
             self.tokenizer, self.corpora, self.validator = self.task.load(world, self.autocast, saved)
         self.model = build(cfg, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)

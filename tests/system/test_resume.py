@@ -483,7 +483,7 @@ def test_resuming_uses_the_tokenizer_in_last_pt_not_the_cache(finished, tmp_path
     assert progress.epoch == 2
     tokenizer = ModelFile.read(tmp_path / "run" / "last.pt").tokenizer
     assert all(torch.equal(tokenizer[k], saved[k]) for k in saved)
-    assert "tokenizer: the one in last.pt" in (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
+    assert "tokenizer: the model's own" in (tmp_path / "run" / "train.log").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("threads", [2, 0], ids=["another", "the-default"])
