@@ -41,6 +41,10 @@ VARIANTS=(
   "b32k_e110|--set data.batch_tokens=32768 --set train.lr=0.008 --set train.warmup_steps=250 --set train.epochs=110 --set train.cooldown_epochs=15"
   "attdrop|--set model.transformer.attention_dropout=0.1 --set model.transformer.activation_dropout=0.1"
   "kd|--set data.distill_from=models/multi30k_en_de.pt"  # the released model teaches (README, "Knowledge distillation")
+  # another round of what made the released model (models/README.md): fine-tuned on its own translations, three seeds
+  "ft_kd|--set train.init_from=models/multi30k_en_de.pt --set data.distill_from=models/multi30k_en_de.pt --set train.epochs=16 --set train.lr=0.001 --set train.warmup_steps=300 --set train.cooldown_epochs=8 --set train.keep_last=8"
+  "ft_kd_seed7|--set train.init_from=models/multi30k_en_de.pt --set data.distill_from=models/multi30k_en_de.pt --set train.epochs=16 --set train.lr=0.001 --set train.warmup_steps=300 --set train.cooldown_epochs=8 --set train.keep_last=8 --set train.seed=7"
+  "ft_kd_seed8|--set train.init_from=models/multi30k_en_de.pt --set data.distill_from=models/multi30k_en_de.pt --set train.epochs=16 --set train.lr=0.001 --set train.warmup_steps=300 --set train.cooldown_epochs=8 --set train.keep_last=8 --set train.seed=8"
   "rdrop_b8k_e200|--set data.batch_tokens=8192 --set train.lr=0.005 --set train.warmup_steps=1000 --set train.epochs=200 --set train.cooldown_epochs=20 --set train.rdrop_alpha=5"
 )
 if [ -n "${ONLY:-}" ]; then  # ONLY="b8k_e200 rdrop_b8k_e200": those variants alone, each with more of the GPU
