@@ -160,6 +160,22 @@ def load_model(path: str | Path) -> tuple[nn.Module, Config, Tokenizer]:
     return model.eval(), cfg, tokenizer
 
 
+def named_model_file(key: str, path: Path, use: str, missing: str) -> ModelFile:
+    """The trained model file a config key names as the start of a run (train.init_from, data.
+    distill_from): one clear line for a directory (a CTranslate2 export), a missing file, and an
+    int8 file, which a run cannot `use` ("fine-tune", "distill from"); `missing` says what to do."""
+    if path.is_dir():
+        raise UserError(
+            f"{key} {path} is a directory (a CTranslate2 export?); name the model file it came from"
+        )
+    if not path.is_file():
+        raise UserError(f"{key} {path}: no such model file; {missing}")
+    file = ModelFile.read(path)
+    if file.int8 is not None:
+        raise UserError(f"{key} {path} is an int8 model file; {use} the model file it was exported from")
+    return file
+
+
 def _read(path: Path) -> dict:
     if not path.exists():
         raise UserError(f"model file {path} not found; check the path (a run writes best.pt and last.pt)")

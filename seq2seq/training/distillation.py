@@ -22,7 +22,7 @@ from ..config.load import Config
 from ..data import batches as data
 from ..decoding.translate import translate
 from ..errors import UserError
-from ..models.model_file import ModelFile
+from ..models.model_file import ModelFile, named_model_file
 from ..runtime.device import decoding_precision, pick_device
 from .run_dir import data_digests
 
@@ -37,16 +37,13 @@ def with_distilled_data(cfg: Config) -> Config:
     if not d.distill_from:
         return cfg
     teacher = Path(d.distill_from)
-    if teacher.is_dir():
-        raise UserError(
-            f"data.distill_from {teacher} is a directory (a CTranslate2 export?); name the model file "
-            "it came from"
-        )
-    if not teacher.is_file():
-        raise UserError(
-            f"data.distill_from {teacher}: no such model file; train the teacher first, or point "
-            "data.distill_from at a model file (best.pt, averaged.pt, a released model)"
-        )
+    file = named_model_file(
+        "data.distill_from",
+        teacher,
+        "distill from",
+        "train the teacher first, or point data.distill_from at a model file (best.pt, averaged.pt, "
+        "a released model)",
+    )
     teacher_digest = data_digests(cfg).get("data.distill_from", "")
     key = hashlib.sha256(f"{teacher_digest}:{data.check_parallel(d.train_src, d.train_tgt)}".encode())
     folder = Path(cfg.cache_dir) / f"distilled-{key.hexdigest()[:16]}"
@@ -55,7 +52,7 @@ def with_distilled_data(cfg: Config) -> Config:
         log.info(f"distillation: the teacher's translations of {d.train_src} from {folder}")
     else:
         sources, references = data.read_lines(d.train_src), data.read_lines(d.train_tgt)
-        outputs = teach(teacher, sources, cfg.train.device)
+        outputs = teach(file, sources, cfg.train.device)
         taught = [(s, t) for s, t in zip(sources, outputs) if t.strip()]
         folder.mkdir(parents=True, exist_ok=True)
         _write_lines(tgt, references + [t for _, t in taught])  # tgt first: src marks a whole pair
@@ -64,25 +61,19 @@ def with_distilled_data(cfg: Config) -> Config:
     return dataclasses.replace(cfg, data=dataclasses.replace(d, train_src=str(src), train_tgt=str(tgt)))
 
 
-def teach(path: Path, sources: list[str], device: str) -> list[str]:
+def teach(file: ModelFile, sources: list[str], device: str) -> list[str]:
     """The teacher's translation of each source, as `seq2seq translate MODEL -i` writes them: its
     own search settings and decoding precision, on `device` (train.device)."""
-    file = ModelFile.read(path)
-    if file.int8 is not None:
-        raise UserError(
-            f"data.distill_from {path} is an int8 model file; distill from the model file it was "
-            "exported from"
-        )
     model, cfg, tokenizer = file.build()
     if cfg.task != "translate":
         raise UserError(
-            f"data.distill_from {path} is a classifier (task: {cfg.task}); name a translation model"
+            f"data.distill_from {file.source} is a classifier (task: {cfg.task}); name a translation model"
         )
     where = pick_device(device, "train.device")
     model = model.to(where).inference_copy(decoding_precision(cfg.train.precision, where))
     s = cfg.search
     log.info(
-        f"distillation: {path} translates {len(sources):,} training sources (beam {s.beam_size}, "
+        f"distillation: {file.source} translates {len(sources):,} training sources (beam {s.beam_size}, "
         f"length penalty {s.length_penalty})"
     )
     start = time.perf_counter()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..config.load import Config, flatten, to_dict
 from ..errors import UserError
-from ..models.model_file import ModelFile
+from ..models.model_file import ModelFile, named_model_file
 
 log = logging.getLogger("seq2seq")
 
@@ -39,20 +39,8 @@ def starting_model(cfg: Config) -> ModelFile | None:
     if not name:
         return None
     path = Path(name)
-    if path.is_dir():
-        raise UserError(
-            f"train.init_from {path} is a directory (a CTranslate2 export?); name the model file it came from"
-        )
-    if not path.is_file():
-        raise UserError(
-            f"train.init_from {path}: no such model file; name a trained model file (best.pt, "
-            "averaged.pt, a released model)"
-        )
-    file = ModelFile.read(path)
-    if file.int8 is not None:
-        raise UserError(
-            f"train.init_from {path} is an int8 model file; fine-tune the model file it was exported from"
-        )
+    missing = "name a trained model file (best.pt, averaged.pt, a released model)"
+    file = named_model_file("train.init_from", path, "fine-tune", missing)
     saved = file.cfg()
     if saved.task != cfg.task:
         raise UserError(
