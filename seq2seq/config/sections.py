@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .typed import ranged, section
+from .typed import one_or_list, ranged, section
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,10 @@ class DataConfig:
     batch_tokens: int = ranged(4096, 1)  # padded tokens per batch: sentences x longest side
     batch_sentences: int = ranged(0, 0)  # at most this many sentences per batch; 0: no limit
     pool_batches: int = ranged(100, 1)  # length bucketing sorts pools of this many batches
-    # a translation model file (the teacher): its translations of train_src are trained on beside
-    # train_tgt (sequence-level knowledge distillation, training/distillation.py); "": none
-    distill_from: str = ""
+    # a translation model file (the teacher), or a list of them decoding as one ensemble: its
+    # translations of train_src are trained on beside train_tgt (sequence-level knowledge
+    # distillation, training/distillation.py); empty: none
+    distill_from: tuple[str, ...] = one_or_list()
     # the source language (an ISO 639 code): `translate --document` splits sentences by its rules
     src_lang: str = "en"
 

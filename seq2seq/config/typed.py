@@ -39,6 +39,12 @@ def ranged(default: Any, lo: float | None = None, hi: float | None = None, hi_op
     return field(default=default, metadata={"range": (lo, hi, hi_open)})
 
 
+def one_or_list(default: tuple = ()):
+    """A list field that also takes one item alone (a string for a list of one; "": none), as the
+    key took before it took a list."""
+    return field(default=default, metadata={"one_or_list": True})
+
+
 def section(cls):
     return field(default_factory=cls)
 
@@ -137,7 +143,10 @@ def build(cls, raw: Any, prefix: str):
             continue
         if f.default == "" and raw[name] == "":  # an optional path left unset, as config.yaml saves it
             continue
-        value = _convert(hints[name], raw[name], path)
+        value = raw[name]
+        if f.metadata.get("one_or_list") and not isinstance(value, (list, tuple)):
+            value = [value] if value != "" else []
+        value = _convert(hints[name], value, path)
         _check_range(f, value, path)
         values[name] = value
     return cls(**values)

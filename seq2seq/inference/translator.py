@@ -19,7 +19,7 @@ from ..decoding.sampler import Sampler
 from ..decoding.translate import Translation, translate
 from ..errors import UserError
 from ..models.build import count_parameters
-from ..models.ensemble import Ensemble
+from ..models.ensemble import Ensemble, check_shared_vocabulary
 from ..models.model_file import ModelFile
 from ..models.seq2seq import Seq2Seq
 from ..runtime.device import decoding_precision, describe, pick_device, pick_precision, precision_warning
@@ -72,13 +72,7 @@ class Translator:
                     f"use seq2seq classify {path}, or seq2seq test {path} with --src and --ref"
                 )
         _, cfg, tokenizer = loaded[0]
-        for path, (_, _, other) in zip(paths[1:], loaded[1:]):
-            for side, name in (("tgt", "target"), ("src", "source")):
-                if not getattr(tokenizer, side).same_as(getattr(other, side)):
-                    raise UserError(
-                        f"{path} has another {name} vocabulary than {paths[0]}; the models of an ensemble "
-                        "must share it (train them with the same data and tokenizer settings)"
-                    )
+        check_shared_vocabulary([str(p) for p in paths], [t for _, _, t in loaded])
         where = pick_device(device, "--device")
         settings = dataclasses.replace(cfg.search, **{k: v for k, v in search.items() if v is not None})
         if precision is None:

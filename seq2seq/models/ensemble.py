@@ -8,12 +8,27 @@ Dims: B batch (sentences x beams), S source length, V target vocabulary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from ..data.tokenizer import Tokenizer
+from ..errors import UserError
 from .seq2seq import Seq2Seq, decoding_copy
+
+
+def check_shared_vocabulary(names: Sequence[str], tokenizers: Sequence[Tokenizer]) -> None:
+    """The models named (files) must share the first one's source and target vocabularies, so
+    that ids mean the same pieces to all of them; else one line names the first that does not."""
+    for name, other in zip(names[1:], tokenizers[1:]):
+        for side, what in (("tgt", "target"), ("src", "source")):
+            if not getattr(tokenizers[0], side).same_as(getattr(other, side)):
+                raise UserError(
+                    f"{name} has another {what} vocabulary than {names[0]}; the models of an ensemble "
+                    "must share it (train them with the same data and tokenizer settings)"
+                )
 
 
 @dataclass(frozen=True)

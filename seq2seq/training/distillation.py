@@ -1,10 +1,11 @@
 """Sequence-level knowledge distillation (Kim and Rush 2016, arXiv:1606.07947), the teacher's
-translations added to the references: with `data.distill_from: MODEL`, a trained translation model
-(the teacher) translates every training source once, with the search settings saved in its file,
-and the run trains on each source twice, with its reference and with the teacher's translation.
+translations added to the references: with `data.distill_from: MODEL` (or a list of model files,
+an ensemble: Freitag et al. 2017), the teacher translates every training source once, with the
+search settings saved in its (the first) file, and the run trains on each source twice, with its
+reference and with the teacher's translation.
 
 The pair of files the run then reads is made in cache_dir, named by the content of the teacher
-file and of the training files: a resumed run, and any other run with the same teacher and data,
+files and of the training files: a resumed run, and any other run with the same teacher and data,
 reads it again instead of translating anew. The run's last.pt keeps the teacher file's SHA-256 as
 it keeps the data files' (run_dir.DATA_FILES), so resuming with another teacher is refused.
 """
@@ -22,6 +23,7 @@ from ..config.load import Config
 from ..data import batches as data
 from ..decoding.translate import translate
 from ..errors import UserError
+from ..models.ensemble import Ensemble, check_shared_vocabulary
 from ..models.model_file import ModelFile, named_model_file
 from ..runtime.device import decoding_precision, pick_device
 from .run_dir import data_digests
@@ -36,14 +38,16 @@ def with_distilled_data(cfg: Config) -> Config:
     d = cfg.data
     if not d.distill_from:
         return cfg
-    teacher = Path(d.distill_from)
-    file = named_model_file(
-        "data.distill_from",
-        teacher,
-        "distill from",
-        "train the teacher first, or point data.distill_from at a model file (best.pt, averaged.pt, "
-        "a released model)",
-    )
+    files = [
+        named_model_file(
+            "data.distill_from",
+            Path(name),
+            "distill from",
+            "train the teacher first, or point data.distill_from at a model file (best.pt, averaged.pt, "
+            "a released model)",
+        )
+        for name in d.distill_from
+    ]
     teacher_digest = data_digests(cfg).get("data.distill_from", "")
     key = hashlib.sha256(f"{teacher_digest}:{data.check_parallel(d.train_src, d.train_tgt)}".encode())
     folder = Path(cfg.cache_dir) / f"distilled-{key.hexdigest()[:16]}"
@@ -52,7 +56,7 @@ def with_distilled_data(cfg: Config) -> Config:
         log.info(f"distillation: the teacher's translations of {d.train_src} from {folder}")
     else:
         sources, references = data.read_lines(d.train_src), data.read_lines(d.train_tgt)
-        outputs = teach(file, sources, cfg.train.device)
+        outputs = teach(files, sources, cfg.train.device)
         taught = [(s, t) for s, t in zip(sources, outputs) if t.strip()]
         folder.mkdir(parents=True, exist_ok=True)
         _write_lines(tgt, references + [t for _, t in taught])  # tgt first: src marks a whole pair
@@ -61,20 +65,27 @@ def with_distilled_data(cfg: Config) -> Config:
     return dataclasses.replace(cfg, data=dataclasses.replace(d, train_src=str(src), train_tgt=str(tgt)))
 
 
-def teach(file: ModelFile, sources: list[str], device: str) -> list[str]:
-    """The teacher's translation of each source, as `seq2seq translate MODEL -i` writes them: its
-    own search settings and decoding precision, on `device` (train.device)."""
-    model, cfg, tokenizer = file.build()
-    if cfg.task != "translate":
-        raise UserError(
-            f"data.distill_from {file.source} is a classifier (task: {cfg.task}); name a translation model"
-        )
+def teach(files: list[ModelFile], sources: list[str], device: str) -> list[str]:
+    """The teacher's translation of each source, as `seq2seq translate MODEL... -i` writes them:
+    one model, or several decoding as an ensemble (Freitag et al. 2017, arXiv:1702.01802), with
+    the first one's search settings and decoding precision, on `device` (train.device)."""
+    built = [file.build() for file in files]
+    names = [str(file.source) for file in files]
+    for name, (_, other, _) in zip(names, built):
+        if other.task != "translate":
+            raise UserError(
+                f"data.distill_from {name} is a classifier (task: {other.task}); name a translation model"
+            )
+    check_shared_vocabulary(names, [tokenizer for _, _, tokenizer in built])
+    _, cfg, tokenizer = built[0]
     where = pick_device(device, "train.device")
-    model = model.to(where).inference_copy(decoding_precision(cfg.train.precision, where))
+    models = [model.to(where) for model, _, _ in built]
+    model = models[0] if len(models) == 1 else Ensemble(models)
+    model = model.inference_copy(decoding_precision(cfg.train.precision, where))
     s = cfg.search
     log.info(
-        f"distillation: {file.source} translates {len(sources):,} training sources (beam {s.beam_size}, "
-        f"length penalty {s.length_penalty})"
+        f"distillation: {' + '.join(names)} translate{'s' if len(names) == 1 else ''} {len(sources):,} "
+        f"training sources (beam {s.beam_size}, length penalty {s.length_penalty})"
     )
     start = time.perf_counter()
     texts = [t.text for t in translate(model, tokenizer, sources, s, max_src_len=cfg.data.max_len)]

@@ -149,19 +149,24 @@ class RunDir:
 
 
 def data_digests(cfg: Config) -> dict[str, str]:
-    """The SHA-256 of each data file the config names (DATA_FILES), by key. A file that is not
-    there or cannot be read has none: loading the data says what is wrong with it."""
+    """The SHA-256 of each data file the config names (DATA_FILES), by key; of a list of files
+    (data.distill_from's ensemble), of their contents in order. A file that is not there or cannot
+    be read has none: loading the data says what is wrong with it."""
     keys, digests = flatten(to_dict(cfg)), {}
     for key in DATA_FILES:
-        if keys.get(key) and Path(keys[key]).is_file():
-            digest = hashlib.sha256()
-            try:
-                with open(keys[key], "rb") as f:
+        paths = keys.get(key) or []
+        paths = [paths] if isinstance(paths, str) else paths
+        if not paths or not all(Path(p).is_file() for p in paths):
+            continue
+        digest = hashlib.sha256()
+        try:
+            for p in paths:
+                with open(p, "rb") as f:
                     while chunk := f.read(1 << 20):
                         digest.update(chunk)
-            except OSError:
-                continue
-            digests[key] = digest.hexdigest()
+        except OSError:
+            continue
+        digests[key] = digest.hexdigest()
     return digests
 
 
@@ -187,8 +192,10 @@ def _check_same_data(saved: dict[str, str], now: dict[str, str], cfg: Config, pa
     keys = flatten(to_dict(cfg))
     for key in DATA_FILES:
         if key in now and saved.get(key) != now[key]:  # a missing file: the data loader says so
+            named = keys.get(key)
+            named = ", ".join(named) if isinstance(named, list) else named
             raise UserError(
-                f"cannot resume {path}: {key} ({keys.get(key) or 'none'}) is not the content the run "
+                f"cannot resume {path}: {key} ({named or 'none'}) is not the content the run "
                 "trained on (its SHA-256 differs); restore that file, start a new run_dir, or resume "
                 "with --accept-changed-data to go on with the new content"
             )

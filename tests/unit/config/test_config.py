@@ -422,3 +422,17 @@ def test_a_classify_section_in_a_translation_config_is_refused(config_dict):
     raw = with_key(config_dict, "classify.heads", 2)
     assert error_of(raw) == "the classify section is for task: classify; set task: classify or remove it"
     assert "allowed values: translate, classify" in error_of(with_key(config_dict, "task", "chat"))
+
+
+def test_distill_from_takes_one_model_file_or_a_list_of_them(config_dict):
+    def teachers(value):
+        return config_from_dict(with_key(config_dict, "data.distill_from", value)).data.distill_from
+
+    assert teachers("a.pt") == ("a.pt",)  # as the key was before it took a list
+    assert teachers(["a.pt", "b.pt"]) == ("a.pt", "b.pt")
+    assert teachers("") == teachers([]) == () == config_from_dict(config_dict).data.distill_from
+    assert error_of(with_key(config_dict, "data.distill_from", 3)) == (
+        "config key 'data.distill_from[0]' must be a non-empty string, not 3"
+    )
+    saved = config_from_dict(with_key(config_dict, "data.distill_from", "a.pt"))
+    assert config_from_dict(to_dict(saved)) == saved  # config.yaml and model files read back the same

@@ -1,26 +1,31 @@
 """data.distill_from: the run trains on the training pairs and on each training source with the
-teacher's translation, exactly what `seq2seq translate TEACHER` writes for it; the pair is made once
-and cached by content; a resumed run is tied to the teacher's content as to the data files'."""
+teacher's translation, exactly what `seq2seq translate TEACHER` writes for it (several teachers: what
+their ensemble writes); the pair is made once and cached by content; a resumed run is tied to the
+teachers' content as to the data files'."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
-from helpers import reversal_config, reversal_corpus
+from helpers import make_pairs, reversal_config, reversal_corpus, save_tiny, write_lines
 
 from seq2seq.cli.train import train
-from seq2seq.config.load import config_from_dict
+from seq2seq.config.load import TokenizerConfig, config_from_dict
+from seq2seq.data.batches import check_parallel
+from seq2seq.data.tokenizer import train_or_load
 from seq2seq.errors import UserError
 from seq2seq.inference.translator import Translator
 from seq2seq.training import distillation
 from seq2seq.training.distillation import with_distilled_data
+from seq2seq.training.run_dir import data_digests
 
 
 def distilling(root, teacher, **sections):
+    """A config distilling from `teacher`, a model file or a list of them (an ensemble)."""
     reversal_corpus(root, 60, 10, seed=3)
     raw = reversal_config(root, **sections)
-    raw["data"]["distill_from"] = str(teacher)
+    raw["data"]["distill_from"] = [str(t) for t in teacher] if isinstance(teacher, list) else str(teacher)
     return raw
 
 
@@ -84,3 +89,35 @@ def test_a_run_trains_on_both_and_resumes_only_with_the_same_teacher(
         train(config_from_dict(more), resume=True)
     shutil.copy(trained_transformer / "run" / "best.pt", teacher)
     assert train(config_from_dict(more), resume=True).epoch == 2
+
+
+def test_several_teachers_translate_as_their_ensemble_does(trained_transformer, trained_rnn, tmp_path):
+    teachers = [trained_transformer / "run" / "best.pt", trained_rnn / "run" / "best.pt"]
+    cfg = config_from_dict(distilling(tmp_path, teachers))
+    sources = (tmp_path / "train.src").read_text(encoding="utf-8").splitlines()
+    references = (tmp_path / "train.tgt").read_text(encoding="utf-8").splitlines()
+    expected = [t.text for t in Translator.load(teachers).translate(sources)]  # `seq2seq translate A B`
+    alone = [[t.text for t in Translator.load(teacher).translate(sources)] for teacher in teachers]
+
+    distilled = with_distilled_data(cfg)
+
+    assert open(distilled.data.train_tgt, encoding="utf-8").read().splitlines() == references + expected
+    assert expected != alone[0] and expected != alone[1]  # neither teacher alone
+    first_alone = with_distilled_data(config_from_dict(distilling(tmp_path, teachers[0])))
+    assert first_alone.data.train_src != distilled.data.train_src  # another teacher, another pair
+    # a run is tied to the teachers' contents, in their order (the first one's search settings)
+    assert data_digests(cfg)["data.distill_from"] != data_digests(first_alone)["data.distill_from"]
+    reversed_order = config_from_dict(distilling(tmp_path, teachers[::-1]))
+    assert data_digests(cfg)["data.distill_from"] != data_digests(reversed_order)["data.distill_from"]
+
+
+def test_teachers_of_another_vocabulary_are_refused_in_one_line(trained_transformer, tmp_path):
+    src, tgt = make_pairs(300, seed=0)
+    paths = write_lines(tmp_path / "x.src", src), write_lines(tmp_path / "x.tgt", tgt)
+    tokenizer = TokenizerConfig(vocab_size=50)
+    other = train_or_load(tokenizer, *paths, check_parallel(*paths), tmp_path / "c", print)
+    foreign = save_tiny(tmp_path, "foreign.pt", other, seed=0)
+    cfg = config_from_dict(distilling(tmp_path, [trained_transformer / "run" / "best.pt", foreign]))
+    refused = r"^.*foreign.pt has another target vocabulary than .*best.pt; the models of an ensemble"
+    with pytest.raises(UserError, match=refused):
+        with_distilled_data(cfg)
