@@ -116,6 +116,11 @@ def _check_translate(cfg: Config) -> None:
             raise UserError(f"missing config key 'data.{key}'; add it to the config")
     if cfg.classify != ClassifyConfig():
         raise UserError("the classify section is for task: classify; set task: classify or remove it")
+    if cfg.data.monolingual_tgt and not cfg.data.back_translate_from:
+        raise UserError(
+            "data.monolingual_tgt is back-translated by data.back_translate_from, which is not set; "
+            "set it to a model of the other direction, or remove data.monolingual_tgt"
+        )
 
 
 def _check_classify(cfg: Config) -> None:
@@ -140,6 +145,8 @@ def _check_classify(cfg: Config) -> None:
         "search": cfg.search != SearchConfig(),
         "tokenizer.sampling_alpha": cfg.tokenizer.sampling_alpha != 0,
         "data.distill_from": bool(cfg.data.distill_from),
+        "data.back_translate_from": bool(cfg.data.back_translate_from),
+        "data.monolingual_tgt": bool(cfg.data.monolingual_tgt),
         "train.rdrop_alpha": cfg.train.rdrop_alpha != 0,
     }
     for key, is_set in unused.items():

@@ -27,8 +27,13 @@ class DataConfig:
     pool_batches: int = ranged(100, 1)  # length bucketing sorts pools of this many batches
     # a translation model file (the teacher), or a list of them decoding as one ensemble: its
     # translations of train_src are trained on beside train_tgt (sequence-level knowledge
-    # distillation, training/distillation.py); empty: none
+    # distillation, training/synthetic_pairs.py); empty: none
     distill_from: tuple[str, ...] = one_or_list()
+    # a model of the other direction (target -> source language), or a list of them (an
+    # ensemble): its translations of train_tgt, and of monolingual_tgt, are trained on as their
+    # sources (back-translation, training/synthetic_pairs.py); empty: none
+    back_translate_from: tuple[str, ...] = one_or_list()
+    monolingual_tgt: str = ""  # target-language text without sources, back-translated
     # the source language (an ISO 639 code): `translate --document` splits sentences by its rules
     src_lang: str = "en"
 

@@ -51,7 +51,9 @@ DATA_FILES = (
     "data.train_tgt",
     "data.valid_src",
     "data.valid_tgt",
-    "data.distill_from",  # the teacher's model file (distillation.py)
+    "data.distill_from",  # the teacher's model file (synthetic_pairs.py)
+    "data.back_translate_from",  # the reverse model's file (synthetic_pairs.py)
+    "data.monolingual_tgt",
     "train.init_from",  # the model file a fine-tuning run starts from (fine_tuning.py)
     "classify.train_labels",
     "classify.valid_labels",

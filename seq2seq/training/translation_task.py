@@ -16,7 +16,7 @@ from ..data.training_data import TrainingData, load_training_data
 from ..models.loss import rdrop_loss, sequence_loss
 from ..runtime.distributed import World
 from ..special_ids import PAD_ID
-from .distillation import with_distilled_data
+from .synthetic_pairs import with_synthetic_pairs
 from .validation import Validator
 
 
@@ -29,7 +29,7 @@ class TranslationTask:
     def load(
         self, world: World, autocast: Callable, saved: Tokenizer | None = None
     ) -> tuple[Tokenizer, TrainingData, Validator]:
-        d = load_training_data(with_distilled_data(self.cfg), saved)
+        d = load_training_data(with_synthetic_pairs(self.cfg), saved)
         validator = Validator(self.cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, autocast)
         return d.tokenizer, d, validator
 
