@@ -49,7 +49,9 @@ class TokenizerConfig:
     # test and translation stay deterministic); unigram: the sampling's smoothing alpha, bpe: the
     # BPE-dropout probability; 0: off. With it, each side's vocabulary holds every piece.
     sampling_alpha: float = ranged(0.0, 0.0, 1.0)
-    sampling_nbest: int = ranged(-1, -1)  # unigram: sample among the n best segmentations; -1: all
+    # unigram: sample among the n best segmentations, drawn from train.seed and the epoch, the
+    # same in every run (data/sampling.py); -1: among all, by SentencePiece, another draw every run
+    sampling_nbest: int = ranged(-1, -1)
 
 
 @dataclass(frozen=True)

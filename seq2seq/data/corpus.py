@@ -2,7 +2,7 @@
 the files' content and the tokenizer) with an index of per-sentence offsets and lengths; training
 reads each batch from it, so memory does not grow with the corpus. Large files are encoded by
 worker processes, in chunks. With subword sampling, each epoch's sampled segmentation is a cache
-entry of its own.
+entry of its own (drawn here from the cached n best segmentations where that can be: sampling.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import sampling as exact_sampling
 from .batches import Batch, check_parallel, collate
 from .tokenizer import SubwordVocab, Tokenizer
 
@@ -30,8 +31,9 @@ _PARALLEL_BYTES = 16 << 20  # files larger than this are encoded by worker proce
 
 @dataclass(frozen=True)
 class Sampling:
-    """Encode with a sampled segmentation (SubwordVocab.sample); `key` names which one (e.g. the
-    run's seed and epoch) in the cache, since SentencePiece cannot draw the same one twice."""
+    """Encode with a sampled segmentation; `key` names which one (e.g. the run's seed and epoch):
+    drawn from the n best segmentations (sampling.py), the same key gives the same one in any
+    process; drawn by SentencePiece (the whole lattice, BPE-dropout), in no other process."""
 
     alpha: float
     nbest: int
@@ -96,9 +98,12 @@ def encode_corpus(
     entry = _corpus_entry(digest, tokenizer, cache_dir, sampling)
     if not (entry / "index.npz").exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
+        nbest = None
+        if sampling is not None and exact_sampling.reproducible(tokenizer.src, sampling.nbest):
+            nbest = _candidates(src_path, tgt_path, digest, tokenizer, cache_dir, sampling.nbest)
         tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-corpus-"))
         try:
-            _write_corpus(src_path, tgt_path, tokenizer, tmp, sampling)
+            _write_corpus(src_path, tgt_path, tokenizer, tmp, sampling, nbest)
             try:
                 os.replace(tmp, entry)
             except OSError:
@@ -120,16 +125,40 @@ def _corpus_entry(digest: str, tokenizer: Tokenizer, cache_dir: Path, sampling: 
     return cache_dir / f"corpus-{key}-sampled-{_digest(repr(astuple(sampling)))}"
 
 
+def _candidates(
+    src_path: Path, tgt_path: Path, digest: str, tokenizer: Tokenizer, cache_dir: Path, nbest: int
+) -> Path:
+    """The cache entry with the n best segmentations of the training lines (sampling.py)."""
+    name = exact_sampling.entry_name(f"{digest}:{tokenizer.digest()}", nbest)
+    sides = (("src", _read_chunks(src_path), tokenizer.src), ("tgt", _read_chunks(tgt_path), tokenizer.tgt))
+    return exact_sampling.candidates(cache_dir / name, sides, nbest, _dtype(tokenizer))
+
+
+def _dtype(tokenizer: Tokenizer) -> np.dtype:
+    return np.dtype(np.uint16 if max(len(tokenizer.src), len(tokenizer.tgt)) <= 65536 else np.int32)
+
+
 def _write_corpus(
-    src_path: Path, tgt_path: Path, tokenizer: Tokenizer, out: Path, sampling: Sampling | None
+    src_path: Path,
+    tgt_path: Path,
+    tokenizer: Tokenizer,
+    out: Path,
+    sampling: Sampling | None,
+    nbest: Path | None = None,
 ) -> None:
-    dtype = np.uint16 if max(len(tokenizer.src), len(tokenizer.tgt)) <= 65536 else np.int32
+    """With `nbest` (the n best segmentations' cache entry), the sampled segmentation is drawn
+    from it; without, SentencePiece encodes (or samples) the files."""
+    dtype = _dtype(tokenizer)
     lengths: dict[str, list[np.ndarray]] = {"src": [], "tgt": []}
     sides = (("src", src_path, tokenizer.src), ("tgt", tgt_path, tokenizer.tgt))
     for side, path, vocab in sides:
+        if nbest is not None and sampling is not None:
+            chunks = exact_sampling.draw(nbest, side, sampling.alpha, sampling.key)
+        else:
+            chunks = _encode_file(path, vocab, dtype, sampling)
         bar = tqdm(desc=f"encoding {path}", unit=" lines", leave=False, mininterval=1.0)
         with open(out / f"{side}.bin", "wb") as sink:
-            for chunk_lengths, ids in _encode_file(path, vocab, np.dtype(dtype), sampling):
+            for chunk_lengths, ids in chunks:
                 lengths[side].append(chunk_lengths)
                 sink.write(ids)
                 bar.update(len(chunk_lengths))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 import torch
+from sentencepiece import sentencepiece_model_pb2
 
 from ..config.load import TokenizerConfig
 from ..errors import UserError
@@ -72,6 +73,26 @@ class SubwordVocab:
             num_threads=threads or os.cpu_count() or 1,
         )
         return [self._to_model[np.asarray(ids, dtype=np.int64)] for ids in encoded]
+
+    @property
+    def is_unigram(self) -> bool:
+        model = sentencepiece_model_pb2.ModelProto.FromString(self.proto)
+        return model.trainer_spec.model_type == sentencepiece_model_pb2.TrainerSpec.UNIGRAM
+
+    def nbest(self, lines: Sequence[str], n: int) -> list[tuple[list[np.ndarray], np.ndarray]]:
+        """The `n` best segmentations of each line (fewer where it has fewer), best first, as model
+        ids, with their scores: each one's log-probability under the unigram model, the sum of its
+        pieces' (an unknown piece costs SentencePiece's penalty, 10 below the lowest piece)."""
+        size = self.sp.get_piece_size()
+        piece_scores = np.array([self.sp.get_score(i) for i in range(size)], dtype=np.float64)
+        normal = [i for i in range(size) if not (self.sp.is_unknown(i) or self.sp.is_control(i))]
+        piece_scores[self.sp.unk_id()] = piece_scores[normal].min() - 10.0
+        result = []
+        for segmentations in self.sp.nbest_encode_as_numpy(list(lines), nbest_size=n):
+            segmentations = segmentations or [np.zeros(0, dtype=np.int32)]
+            scores = np.array([piece_scores[s].sum() for s in segmentations])
+            result.append(([self._to_model[s] for s in segmentations], scores))
+        return result
 
     def same_as(self, other: SubwordVocab) -> bool:
         """Whether both segment text alike and give each id the same piece: the same pieces with

@@ -16,6 +16,7 @@ from ..errors import UserError
 from . import batches as data
 from . import tokenizer
 from .corpus import Corpus, Sampling, encode_corpus, load_corpus, sampled_corpus_exists
+from .sampling import reproducible
 
 log = logging.getLogger("seq2seq")
 
@@ -34,15 +35,17 @@ class TrainingData:
 
     def for_epoch(self, epoch: int, resuming: bool = False) -> Corpus:
         """The training corpus of `epoch` (0-based): `train`, or with tokenizer.sampling_alpha a
-        new sampled segmentation (Kudo 2018). It is kept in the cache until the epoch is over, so
-        a run resumed inside the epoch trains on the very same one; `resuming` a run whose copy is
-        gone (another cache_dir, another machine) samples anew, and says so."""
+        new sampled segmentation (Kudo 2018). Drawn from the n best segmentations (sampling.py),
+        it is the same in every process; else (SentencePiece's draw) it is kept in the cache until
+        the epoch is over, so a run resumed inside the epoch trains on the very same one, and
+        `resuming` a run whose copy is gone (another cache_dir, another machine) samples anew, and
+        says so."""
         if not self.cfg.tokenizer.sampling_alpha:
             return self.train
         self._wait_for_prepared()
         sampling, cache = self._sampling(epoch), Path(self.cfg.cache_dir)
         exists = sampled_corpus_exists(self.digest, self.tokenizer, cache, sampling)
-        if resuming and not exists:
+        if resuming and not exists and not reproducible(self.tokenizer.src, sampling.nbest):
             log.warning(
                 f"the sampled segmentation of epoch {epoch + 1} is no longer in {cache}: sampling a new "
                 "one, so the rest of this epoch differs from an uninterrupted run"

@@ -108,7 +108,7 @@ def validations(run: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
 
 
-def assert_same_run(run: Path, reference: Path) -> None:
+def assert_same_run(run: Path, reference: Path, updates: int = TOTAL_UPDATES) -> None:
     """Bit-identical weights (last.pt and best.pt) and optimizer state, the same validation table
     except for timings."""
     for name in ("last.pt", "best.pt"):
@@ -121,7 +121,7 @@ def assert_same_run(run: Path, reference: Path) -> None:
     for param, state in theirs["optimizer"]["state"].items():
         for key, value in state.items():
             assert torch.equal(ours["optimizer"]["state"][param][key], value), (param, key)
-    assert ours["progress"]["step"] == theirs["progress"]["step"] == TOTAL_UPDATES
+    assert ours["progress"]["step"] == theirs["progress"]["step"] == updates
     rows = validations(run)
     assert len(rows) == EPOCHS
     assert rows == validations(reference)
@@ -182,6 +182,47 @@ def test_ctrl_c_saves_the_interrupt_point_and_resuming_ends_like_a_straight_run(
     process = start(toy, "interrupted", "--resume", "--set", no_periodic_saves)
     assert process.wait(timeout=300) == 0, stderr
     assert_same_run(run, straight)
+
+
+SAMPLED = ("--set", "tokenizer.sampling_alpha=0.5", "--set", "tokenizer.sampling_nbest=8")
+
+
+@pytest.fixture(scope="module")
+def straight_sampled(toy) -> Path:
+    """The toy run with subword regularization drawn among the 8 best segmentations, straight."""
+    process = start(toy, "straight_sampled", *SAMPLED)
+    assert process.wait(timeout=300) == 0, (toy / "straight_sampled.stderr").read_text(errors="replace")
+    return toy / "straight_sampled"
+
+
+def test_with_subword_sampling_a_run_interrupted_and_resumed_without_its_kept_segmentation_ends_bit_identical(
+    toy, straight, straight_sampled
+):
+    """Sampling among the n best is drawn from the run's seed and the epoch (data/sampling.py),
+    not from SentencePiece's per-process generator: another process draws the same segmentation,
+    so even a resume on another machine (the epoch's kept copy gone) ends like the straight run,
+    and two processes of one config train the same model."""
+    run = toy / "sampled"
+    no_periodic_saves = ("--set", "train.checkpoint_every=0")
+    target = random.Random(7).randint(5, UPDATES_PER_EPOCH - 8)
+    process = start(toy, "sampled", *SAMPLED, *no_periodic_saves)
+    wait_for_update(process, run / "train.log", 0, target)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert 0 < train_state(run / "last.pt")["progress"]["step"] < UPDATES_PER_EPOCH
+    kept = list((toy / "cache").glob("corpus-*-sampled-*"))
+    assert kept  # the epoch's segmentation, kept for the resume: delete it, as another machine
+    for entry in kept:
+        shutil.rmtree(entry)
+
+    process = start(toy, "sampled", "--resume", *SAMPLED, *no_periodic_saves)
+    assert process.wait(timeout=300) == 0, (toy / "sampled.stderr").read_text(errors="replace")
+    assert "is no longer in" not in (run / "train.log").read_text(encoding="utf-8")
+    # sampled pieces are shorter, so more batches: 71 updates in place of 66
+    assert_same_run(run, straight_sampled, train_state(straight_sampled / "last.pt")["progress"]["step"])
+    plain = torch.load(straight / "last.pt", weights_only=True)["model"]
+    sampled = torch.load(run / "last.pt", weights_only=True)["model"]
+    assert any(not torch.equal(plain[k], sampled[k]) for k in plain)  # the sampling took part
 
 
 def test_a_second_ctrl_c_stops_at_once_and_claims_no_save(toy, tmp_path, monkeypatch, restore_globals):
