@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 25 on a lent GPU: several variants of configs/multi30k_best.yaml trained side by side on one
+# Issue 25 on a lent GPU: several variants of configs/multi30k_base.yaml trained side by side on one
 # GPU, each for the same time budget (train.max_hours), each ending as the config says (the kept
 # epochs averaged, best.pt and its length penalty chosen on the validation set). Then every run's
 # best.pt decodes val and test2016 with its own search settings. Nothing here chooses on test2016:
@@ -26,7 +26,7 @@ WORK="${WORK:-/tmp/gpu_quality}"
 mkdir -p "$OUT" && rm -rf "$WORK" && mkdir -p "$WORK/runs" "$WORK/results"
 log() { echo "== $* $(date -Is)" | tee -a "$WORK/results/gpu_quality.log"; }
 
-# name | settings on top of configs/multi30k_best.yaml
+# name | settings on top of configs/multi30k_base.yaml
 VARIANTS=(
   "base|"
   "base_seed7|--set train.seed=7"
@@ -77,7 +77,7 @@ for v in "${VARIANTS[@]}"; do
   [ -d "$DATA/cache" ] && cp -r "$DATA/cache/." "$WORK/runs/$name.cache/"
   # shellcheck disable=SC2086  # settings split into --set pairs on purpose
   timeout -s TERM "$(python3 -c "print(int($MINUTES * 60 + 150))")" \
-    python3 -m seq2seq train configs/multi30k_best.yaml \
+    python3 -m seq2seq train configs/multi30k_base.yaml \
     --set run_dir="$WORK/runs/$name" --set cache_dir="$WORK/runs/$name.cache" \
     --set data.train_src="$DATA/train.en" --set data.train_tgt="$DATA/train.de" \
     --set data.valid_src="$DATA/val.en" --set data.valid_tgt="$DATA/val.de" \

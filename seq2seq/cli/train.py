@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .options import add_debug
@@ -11,6 +13,8 @@ if TYPE_CHECKING:
     from ..config.load import Config
     from ..training.state import Progress
     from ..training.task import Task
+
+log = logging.getLogger("seq2seq")
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -36,9 +40,16 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config.load import load_config
+    from ..training.prerequisites import required_runs
+    from ..training.run_dir import holds_run
 
     cfg = load_config(args.config, args.overrides)
     try:
+        for path, required in required_runs(args.config, cfg):
+            resume = holds_run(Path(required.run_dir))
+            done = "resuming (or, if it is finished, checking)" if resume else "training"
+            log.info(f"{args.config} requires {path}: {done} its run in {required.run_dir}")
+            train(required, resume=resume)
         train(cfg, resume=args.resume, accept_changed_data=args.accept_changed_data)
     except KeyboardInterrupt:
         return 130

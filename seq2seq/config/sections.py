@@ -210,3 +210,6 @@ class Config:
     search: SearchConfig = section(SearchConfig)
     classify: ClassifyConfig = section(ClassifyConfig)
     cache_dir: str = ".seq2seq-cache"  # trained tokenizers and encoded corpora, keyed by content
+    # configs whose runs `seq2seq train` brings to their end before this one (trained, resumed or
+    # left finished), in order: the runs whose models this one starts from (training/prerequisites.py)
+    requires: tuple[str, ...] = one_or_list()

@@ -26,6 +26,7 @@ from ..models.model_file import ModelFile
 # and random generator.
 SAFE_TO_CHANGE = (
     "run_dir",  # where the run is, not what it is: a run may be moved or copied
+    "requires",  # the runs trained before this one; their models are compared by content
     "data.src_lang",  # read by translate --document only
     "train.device",
     "train.compile",
@@ -100,9 +101,7 @@ class RunDir:
         digests = data_digests(cfg)
         if path.exists() and not path.is_dir():
             raise UserError(f"run_dir {path} is a file; choose a directory path for run_dir")
-        # a train.log alone is what a run that failed while setting up (bad data, tokenizer) leaves:
-        # no run to protect, and refusing it would turn the corrected command into an error
-        if path.is_dir() and any(p.name != "train.log" for p in path.iterdir()):
+        if holds_run(path):
             if not resume:
                 raise UserError(
                     f"run directory {path} already holds a run; continue it with --resume, "
@@ -148,6 +147,13 @@ class RunDir:
         tmp = self.path / ".validations.tsv.tmp"
         tmp.write_text(buf.getvalue(), encoding="utf-8")
         os.replace(tmp, self.path / "validations.tsv")
+
+
+def holds_run(path: Path) -> bool:
+    """Whether `path` holds a run. A train.log alone is what a run that failed while setting up
+    (bad data, tokenizer) leaves: no run to protect, and refusing it would turn the corrected
+    command into an error."""
+    return path.is_dir() and any(p.name != "train.log" for p in path.iterdir())
 
 
 def data_digests(cfg: Config) -> dict[str, str]:

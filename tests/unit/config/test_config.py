@@ -436,3 +436,20 @@ def test_distill_from_takes_one_model_file_or_a_list_of_them(config_dict):
     )
     saved = config_from_dict(with_key(config_dict, "data.distill_from", "a.pt"))
     assert config_from_dict(to_dict(saved)) == saved  # config.yaml and model files read back the same
+
+
+def test_every_model_a_shipped_config_starts_from_is_made_by_a_run_it_requires(monkeypatch):
+    """`seq2seq train configs/multi30k_best.yaml` is the whole recipe: every runs/.../best.pt a
+    shipped config reads (train.init_from, data.distill_from, data.back_translate_from) is the
+    model of a config it requires, and the requires resolve (no cycle, no shared run_dir)."""
+    from seq2seq.training.prerequisites import required_runs
+
+    monkeypatch.chdir(ROOT)
+    for path in CONFIGS:
+        cfg = load_config(path)
+        made = {f"{c.run_dir}/best.pt" for _, c in required_runs(path.relative_to(ROOT), cfg)}
+        reads = {cfg.train.init_from, *cfg.data.distill_from, *cfg.data.back_translate_from} - {""}
+        assert {r for r in reads if r.startswith("runs/")} <= made, path.name
+    best = "configs/multi30k_best.yaml"
+    order = [p for p, _ in required_runs(best, load_config(best))]
+    assert order == ["configs/multi30k_base.yaml", "configs/multi30k_de_en.yaml"]
