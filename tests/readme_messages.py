@@ -51,6 +51,9 @@ MESSAGES = {
     "dropout-1": "seq2seq: error: config key 'model.decoder.dropout' is 1.0; it must be in [0.0, 1.0)",
     "beam-0": "seq2seq: error: config key 'search.beam_size' is 0; it must be >= 1",
     "vocab-below-specials": "seq2seq: error: config key 'tokenizer.vocab_size' is 3; it must be >= 16",
+    # requires: (test_prerequisites.py)
+    "requires-missing": "seq2seq: error: configs/best.yaml requires configs/base.yaml, which is not a file; "
+    "give the path of a config (relative to the working directory, like the data paths)",
     # data files
     "missing-train-file": "seq2seq: error: data file nope.src not found; check the path in the config",
     "line-counts-differ": "seq2seq: error: train.src has 30 lines but short.tgt has 7; parallel files must "

@@ -18,7 +18,9 @@ log = logging.getLogger("seq2seq")
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model from a YAML config")
+    p = sub.add_parser(
+        "train", help="train a model from a YAML config (first the runs its requires: names, if any)"
+    )
     p.add_argument("config", help="YAML config file, e.g. configs/toy.yaml")
     p.add_argument(
         "--set",

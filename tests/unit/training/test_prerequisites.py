@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from helpers import cli, reversal_config, reversal_corpus, tiny_model
+from readme_messages import MESSAGES
 
 import seq2seq.training.translation_task
 from seq2seq.cli.train import train
@@ -119,3 +120,12 @@ def test_a_bad_requires_is_one_line_and_trains_nothing(tmp_path, capsys, case, e
     code, _, err = cli(capsys, "train", b)
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_missing_required_config_is_readmes_line(tmp_path, capsys, monkeypatch, restore_globals):
+    reversal_corpus(tmp_path, 50, 5)
+    (tmp_path / "configs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "configs", "best", toy(tmp_path, "best") | {"requires": "configs/base.yaml"})
+    code, _, err = cli(capsys, "train", "configs/best.yaml")
+    assert code == 2 and err == MESSAGES["requires-missing"] + "\n"
