@@ -17,6 +17,7 @@ have no n best to draw from and stay SentencePiece's.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from tqdm import tqdm
 from .tokenizer import SubwordVocab
 
 _DRAW_LINES = 20_000  # lines drawn per step (memory stays flat)
+log = logging.getLogger("seq2seq")
 
 
 def reproducible(vocab: SubwordVocab, nbest: int) -> bool:
@@ -43,6 +45,7 @@ def candidates(
     segmentations of every line and their scores; found on first use, written atomically."""
     if (entry / "done").exists():
         return entry
+    log.info(f"subword sampling: the {nbest} best segmentations of every training line, found once: {entry}")
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-nbest-"))
     try:
