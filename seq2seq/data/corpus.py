@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import shutil
-import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import cache_entry
 from . import sampling as exact_sampling
 from .batches import Batch, check_parallel, collate
 from .tokenizer import SubwordVocab, Tokenizer
@@ -96,26 +95,17 @@ def encode_corpus(
     """The cached encoding of a parallel corpus, built on first use (atomically); with `sampling`,
     one sampled segmentation of it."""
     entry = _corpus_entry(digest, tokenizer, cache_dir, sampling)
-    if not (entry / "index.npz").exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
+    if not cache_entry.is_built(entry, "index.npz"):
         nbest = None
         if sampling is not None and exact_sampling.reproducible(tokenizer.src, sampling.nbest):
             nbest = _candidates(src_path, tgt_path, digest, tokenizer, cache_dir, sampling.nbest)
-        tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-corpus-"))
-        try:
+        with cache_entry.building(entry, "index.npz") as tmp:
             _write_corpus(src_path, tgt_path, tokenizer, tmp, sampling, nbest)
-            try:
-                os.replace(tmp, entry)
-            except OSError:
-                if not (entry / "index.npz").exists():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return Corpus(entry)
 
 
 def sampled_corpus_exists(digest: str, tokenizer: Tokenizer, cache_dir: Path, sampling: Sampling) -> bool:
-    return (_corpus_entry(digest, tokenizer, cache_dir, sampling) / "index.npz").exists()
+    return cache_entry.is_built(_corpus_entry(digest, tokenizer, cache_dir, sampling), "index.npz")
 
 
 def _corpus_entry(digest: str, tokenizer: Tokenizer, cache_dir: Path, sampling: Sampling | None) -> Path:

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from . import cache_entry
 from .tokenizer import SubwordVocab
 
 _DRAW_LINES = 20_000  # lines drawn per step (memory stays flat)
@@ -43,22 +41,13 @@ def candidates(
 ) -> Path:
     """The cache entry holding, for each (side, chunks of lines, vocabulary), the `nbest` best
     segmentations of every line and their scores; found on first use, written atomically."""
-    if (entry / "done").exists():
+    if cache_entry.is_built(entry, "done"):
         return entry
     log.info(f"subword sampling: the {nbest} best segmentations of every training line, found once: {entry}")
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-nbest-"))
-    try:
+    with cache_entry.building(entry, "done") as tmp:
         for side, chunks, vocab in sides:
             _write_side(tmp, side, chunks, vocab, nbest, dtype)
         (tmp / "done").touch()
-        try:
-            os.replace(tmp, entry)
-        except OSError:
-            if not (entry / "done").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return entry
 
 

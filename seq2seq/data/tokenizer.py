@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +23,7 @@ from sentencepiece import sentencepiece_model_pb2
 from ..config.load import TokenizerConfig
 from ..errors import UserError
 from ..special_ids import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID
+from . import cache_entry
 
 __all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "SPECIALS", "UNK_ID", "SubwordVocab", "Tokenizer", "train_or_load"]
 _CHUNK = 10_000  # lines encoded per SentencePiece call
@@ -171,7 +171,7 @@ def train_or_load(
         json.dumps([settings, fingerprint, spm.__version__, shared_vocab], sort_keys=True).encode()
     ).hexdigest()[:16]
     entry = cache_dir / f"tokenizer-{key}"
-    if not (entry / "vocab.json").exists():
+    if not cache_entry.is_built(entry, "vocab.json"):
         files = " and ".join(dict.fromkeys(map(str, (src_path, tgt_path))))
         log(
             f"training SentencePiece {cfg.model_type} tokenizer ({cfg.vocab_size} pieces, "
@@ -192,10 +192,7 @@ def train_or_load(
 
 
 def _train(cfg: TokenizerConfig, src_path: Path, tgt_path: Path, entry: Path, shared_vocab: bool) -> None:
-    cache_root = entry.parent
-    cache_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache_root, prefix=".tmp-tokenizer-"))
-    try:
+    with cache_entry.building(entry, "vocab.json") as tmp:
         if cfg.joint or src_path == tgt_path:  # one text (a classifier's): one model
             _train_spm(cfg, list(dict.fromkeys([src_path, tgt_path])), tmp / "src.model")
             shutil.copyfile(tmp / "src.model", tmp / "tgt.model")
@@ -207,13 +204,6 @@ def _train(cfg: TokenizerConfig, src_path: Path, tgt_path: Path, entry: Path, sh
         if shared_vocab:
             src_ids = tgt_ids = sorted(set(src_ids) | set(tgt_ids))
         (tmp / "vocab.json").write_text(json.dumps({"src_ids": src_ids, "tgt_ids": tgt_ids}))
-        try:
-            os.replace(tmp, entry)  # atomic: a concurrent run either sees all of it or none
-        except OSError:
-            if not (entry / "vocab.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _train_spm(cfg: TokenizerConfig, paths: list[Path], model_path: Path) -> None:
