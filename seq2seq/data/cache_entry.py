@@ -28,6 +28,8 @@ def building(entry: Path, marker: str) -> Iterator[Path]:
         yield tmp
         if not is_built(tmp, marker):
             raise RuntimeError(f"cache entry {entry} built without its marker {marker}")
+        if entry.exists() and not is_built(entry, marker):  # a part left by a killed older version
+            shutil.rmtree(entry)
         try:
             os.replace(tmp, entry)
         except OSError:  # another run published it first

@@ -24,12 +24,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 import time
 from pathlib import Path
 
 from ..config.load import Config
 from ..data import batches as data
+from ..data import cache_entry
 from ..decoding.translate import translate
 from ..errors import UserError
 from ..models.ensemble import Ensemble, check_shared_vocabulary
@@ -57,7 +57,7 @@ def with_synthetic_pairs(cfg: Config) -> Config:
         key += f":back:{digests['data.back_translate_from']}:{text}"
     folder = Path(cfg.cache_dir) / f"distilled-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     src, tgt = folder / "train.src", folder / "train.tgt"
-    if src.is_file() and tgt.is_file():
+    if cache_entry.is_built(folder, src.name):  # the source side is written last
         log.info(f"synthetic pairs: the models' translations of the training data from {folder}")
     else:
         sources, targets = data.read_lines(d.train_src), data.read_lines(d.train_tgt)
@@ -74,9 +74,9 @@ def with_synthetic_pairs(cfg: Config) -> Config:
             lines = f"{len(targets):,} targets and {len(monolingual):,} monolingual lines"
             log.info(f"back-translation: {len(back):,} pairs added, of {lines}")
             pairs += back
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_lines(tgt, [t for _, t in pairs])  # tgt first: src marks a whole pair
-        _write_lines(src, [s for s, _ in pairs])
+        with cache_entry.building(folder, src.name) as tmp:
+            _write_lines(tmp / tgt.name, [t for _, t in pairs])
+            _write_lines(tmp / src.name, [s for s, _ in pairs])
         log.info(f"synthetic pairs: {len(pairs):,} training pairs in {folder}")
     return dataclasses.replace(cfg, data=dataclasses.replace(d, train_src=str(src), train_tgt=str(tgt)))
 
@@ -118,7 +118,4 @@ def _nonempty(pairs) -> list[tuple[str, str]]:
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    """Whole or not at all: a killed process leaves no half-written file under the final name."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")

@@ -1,6 +1,6 @@
 """A cache entry is published whole or not at all: an error while building, or a build without its
 marker, leaves nothing under the entry's name and no temporary folder; an entry another run
-published first is kept as it is."""
+published first is kept as it is; a part without its marker is replaced."""
 
 from __future__ import annotations
 
@@ -48,3 +48,13 @@ def test_an_entry_another_run_published_first_is_kept(tmp_path):
         (entry / "src.bin").write_bytes(b"12")
     assert (entry / "index.npz").read_bytes() == b"theirs"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus-abc"]
+
+
+def test_a_part_without_its_marker_is_replaced(tmp_path):
+    entry = tmp_path / "distilled-abc"
+    entry.mkdir()
+    (entry / "train.tgt").write_text("half\n")  # an older version killed between its two files
+    with cache_entry.building(entry, "train.src") as tmp:
+        (tmp / "train.tgt").write_text("b\n")
+        (tmp / "train.src").write_text("a\n")
+    assert (entry / "train.tgt").read_text() == "b\n" and cache_entry.is_built(entry, "train.src")
