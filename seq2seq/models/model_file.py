@@ -179,6 +179,11 @@ def named_model_file(key: str, path: Path, use: str, missing: str) -> ModelFile:
 def _read(path: Path) -> dict:
     if not path.exists():
         raise UserError(f"model file {path} not found; check the path (a run writes best.pt and last.pt)")
+    if path.is_dir() and (path / "model.bin").is_file():
+        raise UserError(
+            f"{path} is a CTranslate2 export, which translate, test and serve take; "
+            "here give the model file (.pt) it was exported from"
+        )
     if path.is_dir():
         raise UserError(f"{path} is a directory; give a model file such as {path / 'best.pt'}")
     unreadable = (

@@ -121,11 +121,14 @@ def test_what_an_export_cannot_do_is_one_line(trained_transformer, exported, cap
         (["translate", exported, "a b", "--compile"], "--compile is for model files"),
         (["translate", exported, exported, "a b"], "ensembles are of model files"),
         (["score", exported, "--src", src, "--tgt", tgt], "needs a model file"),
+        (["export", exported, "--int8", trained_transformer / "x.pt"], "it was exported from"),
+        (["average", exported, exported, "-o", trained_transformer / "y.pt"], "it was exported from"),
     ]
     for argv, words in cases:
         code, _, err = cli(capsys, *argv)
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and words in lines[0], (argv, err)
+    assert not (trained_transformer / "x.pt").exists() and not (trained_transformer / "y.pt").exists()
 
 
 # ---------------------------------------------------------------- seq2seq serve on an export
