@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config.load import to_dict
+from ..config.sections import ModelConfig
 from ..data.tokenizer import Tokenizer
 from ..decoding.translate import Translation
 from ..inference.glossary import Glossary
@@ -233,7 +234,7 @@ def info(translator: Translator, models: list[str], limits: Limits) -> dict:
         "languages": {"src": language(cfg.data.train_src), "tgt": language(cfg.data.train_tgt)},
         "vocabulary": {"src": len(tok.src), "tgt": len(tok.tgt)},
         "architecture": cfg.model.architecture,
-        "model": to_dict(cfg.model),
+        "model": model_settings(cfg.model),
         "parameters": translator.parameters,
         "max_len": cfg.data.max_len,  # longer lines are translated in parts
         "search": to_dict(translator.search),
@@ -243,6 +244,14 @@ def info(translator: Translator, models: list[str], limits: Limits) -> dict:
         "device": translator.device,
         "limits": dataclasses.asdict(limits) | {"max_body_bytes": limits.max_body},
     }
+
+
+def model_settings(model: ModelConfig) -> dict:
+    """The model section without the sections its architecture does not read (a Transformer's
+    config still holds the recurrent encoder's and decoder's defaults, and a recurrent one the
+    Transformer's)."""
+    unused = ("encoder", "decoder") if model.architecture == "transformer" else ("transformer",)
+    return {key: value for key, value in to_dict(model).items() if key not in unused}
 
 
 # file suffixes that are not language codes

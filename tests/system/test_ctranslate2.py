@@ -153,6 +153,7 @@ def test_serve_answers_from_an_export_as_translate_does(
         info = server.get("/info")
         assert info["engine"] == "ctranslate2" and info["attention"] is False
         assert info["architecture"] == "transformer" and info["models"] == [exported.name]
+        assert info["model"]["transformer"]["d_model"] > 0 and not {"encoder", "decoder"} & set(info["model"])
         assert info["parameters"] == Translator.load(model).parameters > 0
         for options, fields in SERVED_OPTIONS:
             code, out, err = cli(capsys, "translate", exported, *options, *lines)

@@ -56,6 +56,7 @@ def test_health_and_info(server, model_file):
     info = server.get("/info")
     assert info["models"] == [model_file.name] and info["version"]
     assert info["architecture"] == "rnn" and info["model"]["decoder"]["attention"] == "bahdanau"
+    assert "transformer" not in info["model"]  # settings the architecture does not read
     assert info["vocabulary"]["src"] > 4 and info["vocabulary"]["tgt"] > 4
     assert info["languages"] == {"src": None, "tgt": None}  # train.src and train.tgt name no language
     assert info["search"]["beam_size"] == 2  # the tiny config's
