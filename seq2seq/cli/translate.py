@@ -80,7 +80,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.output import stream, write_translations
+    from ..inference.output import repeats_advice, stream, write_translations
 
     args.sentences = _split_models(args)
     args.input = None if args.input == "-" else args.input  # "-": standard input, as usual
@@ -122,11 +122,14 @@ def run(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():  # at a terminal; in a pipeline stderr carries only the lines' warnings
             logging.getLogger("seq2seq").info(f"translating on {translator.device} in {translator.precision}")
         if args.sentences:
-            write_translations(
-                translator, list(args.sentences), sink, args.format, args.n_best, warn, plot_dir
+            lines = len(args.sentences)
+            repeated = write_translations(
+                translator, args.sentences, sink, args.format, args.n_best, warn, plot_dir
             )
         else:
-            stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
+            lines, repeated = stream(translator, source, sink, args.format, args.n_best, warn, plot_dir)
+    if repeated:
+        warn(repeats_advice(repeated, lines, args.n_best, translator.search.beam_size))
     return 0
 
 

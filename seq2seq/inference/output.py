@@ -25,15 +25,15 @@ def stream(
     warn: Callable[[str], None] = print,
     plot_dir: Path | None = None,
     batch_lines: int = 4096,
-) -> int:
+) -> tuple[int, int]:
     """Translate a byte stream line by line, one output line per input line, in order, flushed
     after every batch of lines (`line_batches`: a pipe is batched, a terminal answered at once).
-    Returns the number of lines."""
-    count = 0
+    Returns the number of lines and of those whose n-best list repeats a text (`write_translations`)."""
+    lines = repeated = 0
     for first, texts in line_batches(source, warn, batch_lines):
-        write_translations(translator, texts, sink, fmt, n_best, warn, plot_dir, first_line=first)
-        count += len(texts)
-    return count
+        repeated += write_translations(translator, texts, sink, fmt, n_best, warn, plot_dir, first_line=first)
+        lines += len(texts)
+    return lines, repeated
 
 
 def write_translations(
@@ -45,9 +45,13 @@ def write_translations(
     warn: Callable[[str], None],
     plot_dir: Path | None,
     first_line: int = 1,
-) -> None:
+) -> int:
+    """Write the translations of `texts`; returns how many of their n-best lists repeat a text
+    (the beam held fewer different sentences than asked for: `repeats_advice`)."""
     with_attention = fmt == "jsonl" or plot_dir is not None
+    repeated = 0
     for offset, t in enumerate(translator.translate(texts, n_best, with_attention)):
+        repeated += len(set(t.texts[:n_best])) < len(t.texts[:n_best])
         number = first_line + offset
         if t.parts > 1:
             warn(
@@ -61,6 +65,21 @@ def write_translations(
         if plot_dir is not None and t.hypotheses and t.hypotheses[0].attention is not None:
             plot_attention(t, translator.tokenizer, plot_dir / f"line{number:06d}.png")
     sink.flush()
+    return repeated
+
+
+def repeats_advice(repeated: int, lines: int, n_best: int, beam_size: int) -> str:
+    """The one warning for n-best lists that repeat a text: a model trained with subword sampling
+    spreads its probability over several segmentations of one sentence, which fill the beam (the
+    lists give different texts first, then the repeats)."""
+    whose = f"{repeated} of {lines} lines' {n_best}-best lists repeat"
+    if lines == 1:
+        whose = f"the {n_best}-best list repeats"
+    return (
+        f"{whose} a translation: the beam of {beam_size} held fewer different sentences than asked for "
+        f"(the same one in other pieces); a larger --beam, e.g. --beam {max(4 * n_best, 2 * beam_size)}, "
+        "finds more"
+    )
 
 
 def _as_json(t: Translation, tok: Tokenizer) -> dict:

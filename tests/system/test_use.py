@@ -165,6 +165,36 @@ def test_translate_n_best_text_is_tab_separated_and_distinct(trained, capsys, re
         assert len(hyps) == 3 and len(set(hyps)) == 3
 
 
+def test_translate_warns_once_when_n_best_lists_repeat_a_translation(
+    trained, capsys, monkeypatch, restore_globals
+):
+    """A model trained with subword sampling can fill its beam with one sentence in several
+    segmentations: the lists are written as found, and one warning says how many repeat and that
+    a larger beam finds more. Here the first line's hypotheses are made to spell one text."""
+    root, _ = trained
+    model, lines = root / "run" / "best.pt", ["a b c d", "e f"]
+    code, plain, err = cli(capsys, "translate", model, "--beam", "4", "--n-best", "3", *lines)
+    assert code == 0 and "repeat" not in err  # the toy's lists differ (the test above)
+    real = Translator.translate
+
+    def repeating(self, texts, n_best=1, *args, **kwargs):
+        out = real(self, texts, n_best, *args, **kwargs)
+        first = dataclasses.replace(out[0], texts=[out[0].texts[0]] * len(out[0].texts))
+        return [first, *out[1:]]
+
+    monkeypatch.setattr(Translator, "translate", repeating)
+    code, out, err = cli(capsys, "translate", model, "--beam", "4", "--n-best", "3", *lines)
+    assert code == 0
+    first, second = out.splitlines()
+    assert first.split("\t") == [plain.splitlines()[0].split("\t")[0]] * 3
+    assert second == plain.splitlines()[1]
+    assert err.splitlines() == [
+        "seq2seq: warning: 1 of 2 lines' 3-best lists repeat a translation: the beam of 4 held fewer "
+        "different sentences than asked for (the same one in other pieces); a larger --beam, e.g. --beam 12, "
+        "finds more"
+    ]
+
+
 def test_translate_jsonl_holds_n_best_scores_probabilities_and_attention(trained, capsys, restore_globals):
     root, _ = trained
     code, out, _ = cli(
