@@ -50,14 +50,14 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..deploy.ctranslate2_engine import is_export
-    from ..inference.test_report import test
+    from ..inference.scoring import score_test_set
     from ..models.model_file import ModelFile
 
     model = args.models[0]
     if not is_export(model) and ModelFile.read(model).cfg().task == "classify":
         return run_classifier(args)
 
-    result = test(
+    result = score_test_set(
         load_translator(args, exports=True),
         args.src,
         args.ref,

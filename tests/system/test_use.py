@@ -35,7 +35,7 @@ from seq2seq.config.load import config_from_dict
 from seq2seq.data.batches import read_lines
 from seq2seq.data.corpus import load_corpus
 from seq2seq.inference.output import write_translations
-from seq2seq.inference.test_report import test as score_test_set
+from seq2seq.inference.scoring import score_test_set
 from seq2seq.inference.translator import Translator
 from seq2seq.models.build import build_model
 from seq2seq.models.model_file import ModelFile, load_model, save_model

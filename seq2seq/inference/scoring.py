@@ -12,7 +12,7 @@ from ..report.metrics import paired_bootstrap, score
 from .translator import Translator
 
 
-def test(
+def score_test_set(
     translator: Translator,
     src: str,
     ref: str,
