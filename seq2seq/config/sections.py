@@ -29,6 +29,7 @@ class DataConfig:
     # translations of train_src are trained on beside train_tgt (sequence-level knowledge
     # distillation, training/synthetic_pairs.py); empty: none
     distill_from: tuple[str, ...] = one_or_list()
+    distill_n_best: int = ranged(1, 1)  # the teacher's n best translations of each source, the distinct ones
     # a model of the other direction (target -> source language), or a list of them (an
     # ensemble): its translations of train_tgt, and of monolingual_tgt, are trained on as their
     # sources (back-translation, training/synthetic_pairs.py); empty: none

@@ -3,7 +3,7 @@
 Forward, sequence-level knowledge distillation (Kim and Rush 2016, arXiv:1606.07947): with
 `data.distill_from: MODEL` (or a list of model files, an ensemble: Freitag et al. 2017), the teacher
 translates every training source, and the run trains on each source with its reference and with
-the teacher's translation.
+the teacher's translation (with `data.distill_n_best: N`, with each distinct one of its N best).
 
 Backward, back-translation (Sennrich et al. 2016, arXiv:1511.06709): with `data.back_translate_from:
 MODEL` (or a list), a model of the other direction translates every training target, and the run
@@ -52,6 +52,8 @@ def with_synthetic_pairs(cfg: Config) -> Config:
     backward = _model_files(d.back_translate_from, "data.back_translate_from", "back-translate with")
     digests = data_digests(cfg)
     key = f"{digests.get('data.distill_from', '')}:{data.check_parallel(d.train_src, d.train_tgt)}"
+    if d.distill_n_best > 1:  # (the key of the one best as before: its cached pairs stay valid)
+        key += f":n_best:{d.distill_n_best}"
     if backward:  # (a key of distillation alone as before: its cached pairs stay valid)
         text = data.check_text_file(d.monolingual_tgt)[1] if d.monolingual_tgt else ""
         key += f":back:{digests['data.back_translate_from']}:{text}"
@@ -63,14 +65,15 @@ def with_synthetic_pairs(cfg: Config) -> Config:
         sources, targets = data.read_lines(d.train_src), data.read_lines(d.train_tgt)
         pairs = list(zip(sources, targets))
         if forward:
-            taught = _nonempty(zip(sources, teach(forward, sources, cfg.train.device, "data.distill_from")))
+            lists = teach(forward, sources, cfg.train.device, "data.distill_from", d.distill_n_best)
+            taught = _nonempty((s, t) for s, texts in zip(sources, lists) for t in texts)
             log.info(f"distillation: {len(taught):,} translations added to {len(sources):,} pairs")
             pairs += taught
         if backward:
             monolingual = data.read_lines(d.monolingual_tgt) if d.monolingual_tgt else []
             texts = targets + monolingual
             made = teach(backward, texts, cfg.train.device, "data.back_translate_from")
-            back = _nonempty(zip(made, texts))
+            back = _nonempty((m[0] if m else "", t) for m, t in zip(made, texts))
             lines = f"{len(targets):,} targets and {len(monolingual):,} monolingual lines"
             log.info(f"back-translation: {len(back):,} pairs added, of {lines}")
             pairs += back
@@ -81,11 +84,14 @@ def with_synthetic_pairs(cfg: Config) -> Config:
     return dataclasses.replace(cfg, data=dataclasses.replace(d, train_src=str(src), train_tgt=str(tgt)))
 
 
-def teach(files: list[ModelFile], sources: list[str], device: str, key: str) -> list[str]:
-    """The model's translation of each source, as `seq2seq translate MODEL... -i` writes them:
-    one model, or several decoding as an ensemble (Freitag et al. 2017, arXiv:1702.01802), with
-    the first one's search settings and decoding precision, on `device` (train.device); `key`
-    names the config key the files come from in messages."""
+def teach(
+    files: list[ModelFile], sources: list[str], device: str, key: str, n_best: int = 1
+) -> list[list[str]]:
+    """The model's `n_best` translations of each source, the distinct ones, best first (the first
+    as `seq2seq translate MODEL... -i` writes it): one model, or several decoding as an ensemble
+    (Freitag et al. 2017, arXiv:1702.01802), with the first one's search settings and decoding
+    precision, on `device` (train.device); `key` names the config key the files come from in
+    messages."""
     built = [file.build() for file in files]
     names = [str(file.source) for file in files]
     for name, (_, other, _) in zip(names, built):
@@ -98,14 +104,19 @@ def teach(files: list[ModelFile], sources: list[str], device: str, key: str) -> 
     model = models[0] if len(models) == 1 else Ensemble(models)
     model = model.inference_copy(decoding_precision(cfg.train.precision, where))
     s = cfg.search
+    if n_best > s.beam_size:
+        raise UserError(
+            f"data.distill_n_best {n_best} needs a beam at least as large, and {names[0]} searches with "
+            f"beam {s.beam_size}; set data.distill_n_best to at most {s.beam_size}"
+        )
     log.info(
         f"{key}: {' + '.join(names)} translate{'s' if len(names) == 1 else ''} {len(sources):,} "
         f"sentences (beam {s.beam_size}, length penalty {s.length_penalty})"
     )
     start = time.perf_counter()
-    texts = [t.text for t in translate(model, tokenizer, sources, s, max_src_len=cfg.data.max_len)]
+    done = translate(model, tokenizer, sources, s, n_best, max_src_len=cfg.data.max_len)
     log.info(f"{key}: translated in {time.perf_counter() - start:.0f} s")
-    return texts
+    return [list(dict.fromkeys(t.texts[:n_best])) for t in done]
 
 
 def _model_files(names: tuple[str, ...], key: str, use: str) -> list[ModelFile]:

@@ -47,6 +47,32 @@ def test_the_training_pairs_then_the_teachers_translations(trained_transformer, 
     assert distilled.data.valid_src == cfg.data.valid_src and distilled.model == cfg.model
 
 
+def test_n_best_adds_each_distinct_one_of_the_teachers_best_translations(trained_transformer, tmp_path):
+    teacher = trained_transformer / "run" / "best.pt"
+    raw = distilling(tmp_path, teacher)
+    one_best = with_synthetic_pairs(config_from_dict(raw))
+    raw["data"]["distill_n_best"] = 3
+    sources = (tmp_path / "train.src").read_text(encoding="utf-8").splitlines()
+    references = (tmp_path / "train.tgt").read_text(encoding="utf-8").splitlines()
+    lists = [list(dict.fromkeys(t.texts[:3])) for t in Translator.load(teacher).translate(sources, 3)]
+    taught = [(s, t) for s, texts in zip(sources, lists) for t in texts if t.strip()]
+
+    distilled = with_synthetic_pairs(config_from_dict(raw))
+
+    assert open(distilled.data.train_src, encoding="utf-8").read().splitlines() == sources + [
+        s for s, _ in taught
+    ]
+    assert open(distilled.data.train_tgt, encoding="utf-8").read().splitlines() == references + [
+        t for _, t in taught
+    ]
+    assert len(sources) < len(taught) <= 3 * len(sources)  # more than the one best, none twice
+    assert [texts[0] for texts in lists] == [t.text for t in Translator.load(teacher).translate(sources)]
+    assert distilled.data.train_src != one_best.data.train_src  # cached apart from the one best
+    raw["data"]["distill_n_best"] = 99
+    with pytest.raises(UserError, match="needs a beam at least as large"):
+        with_synthetic_pairs(config_from_dict(raw))
+
+
 def test_made_once_then_read_from_the_cache_and_remade_for_another_teacher(
     trained_transformer, trained_rnn, tmp_path, monkeypatch
 ):
