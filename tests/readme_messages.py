@@ -54,6 +54,9 @@ MESSAGES = {
     # requires: (test_prerequisites.py)
     "requires-missing": "seq2seq: error: configs/best.yaml requires configs/base.yaml, which is not a file; "
     "give the path of a config (relative to the working directory, like the data paths)",
+    # extends: (test_config.py)
+    "extends-missing": "seq2seq: error: configs/b.yaml extends base.yaml, which is not a file next to it "
+    "(configs/base.yaml); give the path of a config relative to the extending config's folder",
     # data files
     "missing-train-file": "seq2seq: error: data file nope.src not found; check the path in the config",
     "line-counts-differ": "seq2seq: error: train.src has 30 lines but short.tgt has 7; parallel files must "

@@ -1,7 +1,10 @@
 """The run configuration: `load_config(path, overrides)` reads YAML into `Config`, whose sections
 and defaults live in sections.py (re-exported here). Unknown keys are errors naming their
 dotted path and the closest valid key; wrong types, out-of-range values and invalid choices are
-errors naming what is allowed; `check` holds the rules that involve several keys.
+errors naming what is allowed; `check` holds the rules that involve several keys. A config may
+start from another (`extends: other.yaml`, a path relative to its own folder) and name only what
+differs: it is resolved here, so a run's saved config.yaml holds every key and resume compares
+whole configs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from .sections import (
     TrainConfig,
     TransformerConfig,
 )
-from .typed import apply_override, build, flatten, read_yaml, to_dict
+from .typed import apply_override, build, flatten, read_extended, to_dict
 
 __all__ = [
     "ClassifyConfig",
@@ -52,7 +55,7 @@ __all__ = [
 
 def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
     """Read a YAML config, apply `section.key=value` overrides, validate, return a frozen Config."""
-    raw = read_yaml(path)
+    raw = read_extended(Path(path))
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw)

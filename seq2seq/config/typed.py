@@ -2,8 +2,9 @@
 
 A field may carry a range (`ranged`); `build` turns a raw mapping into a dataclass tree, refusing
 unknown keys (naming their dotted path and the closest valid key), wrong types, out-of-range values
-and invalid choices, each with one line that says what is allowed. `apply_override` sets
-`section.key=value` in a raw mapping before it is built.
+and invalid choices, each with one line that says what is allowed. `read_extended` reads a file
+and the configs it `extends:`; `apply_override` sets `section.key=value` in a raw mapping before
+it is built.
 """
 
 from __future__ import annotations
@@ -72,6 +73,41 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(raw, dict):
         raise UserError(f"config file {path} must hold a mapping of sections, not a {_kind(raw)}")
     return raw
+
+
+def read_extended(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The file's mapping laid over the one its `extends:` names (recursively): sections merge key
+    by key, a value or a list replaces the base's. The extending config needs its own run_dir."""
+    raw = read_yaml(path)
+    if "extends" not in raw:
+        return raw
+    base_name = raw.pop("extends")
+    if not isinstance(base_name, str) or not base_name:
+        raise UserError(f"{path}: extends must name one config file, e.g. extends: base.yaml")
+    base = path.parent / base_name
+    if base.resolve() in [p.resolve() for p in [*chain, path]]:
+        cycle = " -> ".join(str(p) for p in [*chain, path, base])
+        raise UserError(f"configs that extend each other ({cycle}); remove one of the extends: keys")
+    if not base.is_file():
+        raise UserError(
+            f"{path} extends {base_name}, which is not a file next to it ({base}); give the path of a "
+            "config relative to the extending config's folder"
+        )
+    merged = read_extended(base, (*chain, path))
+    if "run_dir" in merged and raw.get("run_dir", merged["run_dir"]) == merged["run_dir"]:
+        raise UserError(
+            f"{path} extends {base_name} but keeps its run_dir {merged['run_dir']}; give it its own "
+            "run_dir, or its training would resume the other's run"
+        )
+    return _merge(merged, raw)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        both_sections = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both_sections else value
+    return out
 
 
 def apply_override(raw: dict, item: str) -> None:

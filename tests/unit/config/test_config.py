@@ -7,7 +7,7 @@ import copy
 
 import pytest
 import yaml
-from helpers import ROOT
+from helpers import ROOT, cli
 from readme_messages import MESSAGES
 
 from seq2seq.config.load import Config, config_from_dict, load_config, save_config, to_dict
@@ -307,6 +307,83 @@ def test_a_missing_config_file_or_a_directory_is_a_user_error(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(UserError, match="directory"):
         load_config(tmp_path)
+
+
+# ---------------------------------------------------------------- extends
+
+
+def test_an_extending_config_is_its_base_with_its_own_keys_laid_over(tmp_path, config_dict):
+    """Sections merge key by key (model.decoder keeps every key but the one named), a value or a
+    list replaces the base's; the result equals the base with the same keys overridden."""
+    base = write_config(tmp_path, config_dict, "base.yaml")
+    (tmp_path / "sub").mkdir()
+    child = write_config(
+        tmp_path / "sub",
+        {
+            "extends": "../base.yaml",
+            "run_dir": "runs/other",
+            "train": {"seed": 43, "betas": [0.8, 0.9]},
+            "model": {"decoder": {"hidden_size": 24}},
+        },
+        "child.yaml",
+    )
+    expected = load_config(
+        base,
+        ["run_dir=runs/other", "train.seed=43", "train.betas=[0.8, 0.9]", "model.decoder.hidden_size=24"],
+    )
+    assert load_config(child) == expected != load_config(base)
+    assert load_config(child).model.decoder.emb_size == config_dict["model"]["decoder"]["emb_size"]
+    grandchild = write_config(tmp_path, {"extends": "sub/child.yaml", "run_dir": "runs/third"}, "third.yaml")
+    assert load_config(grandchild) == load_config(child, ["run_dir=runs/third"])
+    save_config(load_config(child), tmp_path / "saved.yaml")  # a run's config.yaml holds every key
+    assert "extends" not in (tmp_path / "saved.yaml").read_text()
+    assert load_config(tmp_path / "saved.yaml") == load_config(child)
+
+
+def test_the_shipped_second_seed_config_is_the_base_config_with_another_seed(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # extends is relative to the config's folder, not the working directory
+    base = load_config(
+        ROOT / "configs" / "multi30k_base.yaml", ["run_dir=runs/multi30k_base_seed43", "train.seed=43"]
+    )
+    assert load_config(ROOT / "configs" / "multi30k_base_seed43.yaml") == base
+
+
+@pytest.mark.parametrize(
+    "files, named",
+    [
+        (
+            {"a.yaml": {"extends": "missing.yaml", "run_dir": "r"}},
+            "a.yaml extends missing.yaml, which is not a file",
+        ),
+        (
+            {
+                "a.yaml": {"extends": "b.yaml", "run_dir": "r"},
+                "b.yaml": {"extends": "a.yaml", "run_dir": "s"},
+            },
+            "configs that extend each other",
+        ),
+        (
+            {"a.yaml": {"extends": "b.yaml"}, "b.yaml": {"run_dir": "r"}},
+            "keeps its run_dir r; give it its own",
+        ),
+        ({"a.yaml": {"extends": ["b.yaml"], "run_dir": "r"}}, "extends must name one config file"),
+    ],
+    ids=["missing", "cycle", "same-run-dir", "not-a-name"],
+)
+def test_a_wrong_extends_is_one_user_error(tmp_path, config_dict, files, named):
+    for name, raw in files.items():
+        write_config(tmp_path, {**config_dict, **raw} if name == "b.yaml" else raw, name)
+    with pytest.raises(UserError, match=named):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_a_missing_extended_config_is_readmes_line_and_trains_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    write_config(tmp_path / "configs", {"extends": "base.yaml", "run_dir": "runs/b"}, "b.yaml")
+    code, _, err = cli(capsys, "train", "configs/b.yaml")
+    assert code == 2 and err == MESSAGES["extends-missing"] + "\n"
+    assert not (tmp_path / "runs").exists()
 
 
 # ---------------------------------------------------------------- round trips
