@@ -90,7 +90,8 @@ def choose_final_model(
     if is_main:
         save_model(run.best, model, settled, tokenizer)
     how = f", {chosen.result.search}" if chosen.result.search else ""
-    log.info(f"chosen for {run.best}: {chosen.model}{how} ({validator.metric} {chosen.result.score:.2f})")
+    progress.chosen = f"{chosen.model}{how} ({validator.metric} {chosen.result.score:.2f})"
+    log.info(f"chosen for {run.best}: {progress.chosen}")
     if chosen.search is None:  # scored as the epochs are: a later epoch must beat it
         progress.best_score = max(progress.best_score, chosen.result.score)
     progress.best_model, progress.chosen_at = chosen.model, progress.step

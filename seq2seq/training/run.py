@@ -62,7 +62,10 @@ def _train(task: Task, resume: bool, world: World, accept_changed_data: bool) ->
         raise
     finally:
         trainer.close()
-    log.info(
-        f"done: best validation {trainer.validator.metric} {progress.best_score:.2f}, model in {run.best}"
-    )
+    if progress.chosen:  # the end of training chose best.pt: its figure, not the epochs' best
+        log.info(f"done: {run.best} holds {progress.chosen}, chosen on the validation set")
+    else:
+        log.info(
+            f"done: best validation {trainer.validator.metric} {progress.best_score:.2f}, model in {run.best}"
+        )
     return progress

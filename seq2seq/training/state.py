@@ -41,6 +41,7 @@ class Progress:
     history: list[dict] = field(default_factory=list)  # one row per validation
     best_model: str = ""  # what best.pt holds: "epoch 7", or the model the end of training chose
     chosen_at: int = -1  # the update at which the end of training last chose best.pt
+    chosen: str = ""  # what that choice put in best.pt, and its score: the run's closing line
 
     @classmethod
     def from_saved(cls, saved: dict) -> Progress:

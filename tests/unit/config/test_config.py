@@ -377,7 +377,9 @@ def test_a_wrong_extends_is_one_user_error(tmp_path, config_dict, files, named):
         load_config(tmp_path / "a.yaml")
 
 
-def test_a_missing_extended_config_is_readmes_line_and_trains_nothing(tmp_path, capsys, monkeypatch):
+def test_a_missing_extended_config_is_readmes_line_and_trains_nothing(
+    tmp_path, capsys, monkeypatch, restore_globals
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").mkdir()
     write_config(tmp_path / "configs", {"extends": "base.yaml", "run_dir": "runs/b"}, "b.yaml")
@@ -533,4 +535,6 @@ def test_every_model_a_shipped_config_starts_from_is_made_by_a_run_it_requires(m
         "configs/multi30k_base.yaml",
         "configs/multi30k_base_seed43.yaml",
         "configs/multi30k_de_en.yaml",
+        "configs/multi30k_ft.yaml",
+        "configs/multi30k_ft_seed43.yaml",
     ]

@@ -101,6 +101,8 @@ def test_the_best_model_and_length_penalty_are_chosen_on_validation(reversal, sc
     assert best.cfg().search.length_penalty == 0.5
     log = (run / "train.log").read_text(encoding="utf-8")
     assert "average of epochs 3-4, beam 2, length penalty 0.5 (BLEU 33.00)" in log
+    closing = f"done: {run / 'best.pt'} holds average of epochs 3-4, beam 2, length penalty 0.5 (BLEU 33.00)"
+    assert log.strip().splitlines()[-1].endswith(closing + ", chosen on the validation set")
     rows = _rows(run)
     assert [r["model"] for r in rows] == [f"epoch {e}" for e in range(1, 5)] + ["epoch 3"] * 3 + [
         "average of epochs 3-4"
@@ -129,6 +131,7 @@ def test_a_resumed_run_never_lets_a_worse_epoch_replace_the_chosen_model(reversa
     assert "new best BLEU 35" not in log
     assert "chosen for" in log.rsplit("resuming", 1)[1]
     assert progress.best_model == "average of epochs 3-4"
+    assert progress.chosen == "average of epochs 3-4, beam 2, length penalty 1 (BLEU 42.00)"
     assert [r["model"] for r in _rows(run)[-6:]] == ["average of epochs 3-4"] * 3 + [
         "average of epochs 4-5"
     ] * 3
