@@ -15,6 +15,7 @@ import pytest
 from helpers import ROOT
 
 from seq2seq.cli.main import main
+from seq2seq.config.load import load_config
 from seq2seq.data import datasets
 from seq2seq.data.datasets import DataFile, Dataset
 
@@ -162,11 +163,12 @@ def test_the_multi30k_catalogue_names_what_the_configs_read():
     names = {f.name for f in datasets.MULTI30K.files}
     configs = ROOT / "configs"
     for config in configs.glob("multi30k_*.yaml"):
-        text = config.read_text(encoding="utf-8")
-        assert "../shared" not in text, config
-        for split in ("train", "val"):
-            for lang in ("en", "de"):
-                assert f"data/multi30k/{split}.{lang}" in text, config
-                assert f"{split}.{lang}" in names
+        assert "../shared" not in config.read_text(encoding="utf-8"), config
+        data = load_config(config).data  # with what it extends
+        read = {data.train_src, data.train_tgt, data.valid_src, data.valid_tgt}
+        assert read == {
+            f"data/multi30k/{split}.{lang}" for split in ("train", "val") for lang in ("en", "de")
+        }, config
+        assert {Path(path).name for path in read} <= names
     assert {"test_2016_flickr.en", "test_2016_flickr.de", "test_2016_flickr.lc.norm.tok.de"} <= names
     assert all(len(f.sha256) == 64 and f.url.startswith("https://") for f in datasets.MULTI30K.files)
