@@ -75,6 +75,7 @@ def choose_final_model(
         candidates.append(average)
     if len(candidates) < 2 and searches == [None]:
         model.load_state_dict(trained)
+        progress.chosen = ""  # best.pt is the best epoch, as the validation after each epoch chose
         return False
     trials = []
     for label, weights in candidates:

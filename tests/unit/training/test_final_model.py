@@ -159,3 +159,21 @@ def test_a_negative_length_penalty_in_the_list_is_refused(reversal):
 
     with pytest.raises(UserError, match=r"search.length_penalties\[1\] is -1.0"):
         config_from_dict(reversal_config(reversal, search={"length_penalties": [1.0, -1.0]}))
+
+
+def test_a_resumed_run_without_an_end_choice_says_its_best_epoch_not_the_old_choice(
+    reversal, scripted, restore_globals
+):
+    scripted([10, 20, 30, 25] + [28] + [30, 31, 29] + [33, 32, 33])  # the average wins, 0.5
+    train(_config(reversal, epochs=4))
+    run = reversal / "run"
+    plain = reversal_config(
+        reversal,
+        train={"epochs": 5, "keep_last": 2, "average_kept": False},
+        search={"beam_size": 2, "valid_beam_size": 0, "length_penalties": []},
+    )
+    calls = scripted([35])  # epoch 5 beats the epochs' best (30): best.pt, and nothing to choose
+    progress = train(config_from_dict(plain), resume=True)
+    assert len(calls) == 1 and progress.chosen == "" and progress.best_model == "epoch 5"
+    last = (run / "train.log").read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert last.endswith(f"done: best validation BLEU 35.00, model in {run / 'best.pt'}")
