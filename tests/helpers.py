@@ -7,6 +7,7 @@ conftest.py."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import logging
 import queue
@@ -144,6 +145,17 @@ def reversal_config(root: Path, run: str = "run", **sections) -> dict:
     sections["tokenizer"] = {"vocab_size": 20} | sections.get("tokenizer", {})
     sections["train"] = {"threads": 1} | sections.get("train", {})
     return tiny_config_dict(root, run=run, **sections)
+
+
+def validation_rows(run: Path) -> list[dict]:
+    """The rows of a run's validations.tsv."""
+    with open(run / "validations.tsv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    """Two state dicts hold the same tensors, bit for bit."""
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def random_batch(src_lengths: list[int], src_vocab: int, tgt_vocab: int, steps: int):

@@ -167,6 +167,9 @@ class TrainConfig:
     # at the end, average the kept models into averaged.pt; it becomes best.pt if it validates better
     # (with search.length_penalties, the choice is among both models and every length penalty)
     average_kept: bool = False
+    # model files fine-tuned from the same model as this run (another start or seed of a recipe):
+    # at the end each candidate is also tried averaged with them, weight by weight (a model soup)
+    average_with: tuple[str, ...] = one_or_list()
     log_every: int = ranged(100, 1)  # updates between lines in train.log
     examples: int = ranged(3, 0)  # example translations shown after each validation
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when PyTorch sees one, else the CPU

@@ -243,10 +243,15 @@ def average(paths: Sequence[str | Path]) -> ModelFile:
             raise UserError(
                 f"{other.source} has another tokenizer than {first.source}; average checkpoints of one run"
             )
-    weights = {
-        name: torch.stack([f.weights[name].float() for f in files]).mean(0).to(t.dtype)
+    return ModelFile(first.config, first.tokenizer, mean_weights([f.weights for f in files]))
+
+
+def mean_weights(weights: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of the floating-point tensors of several state dicts of one model
+    (computed in fp32, stored in the first's types); the other tensors from the first."""
+    return {
+        name: torch.stack([w[name].float() for w in weights]).mean(0).to(t.dtype)
         if t.is_floating_point()
         else t
-        for name, t in first.weights.items()
+        for name, t in weights[0].items()
     }
-    return ModelFile(first.config, first.tokenizer, weights)

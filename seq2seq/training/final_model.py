@@ -2,7 +2,8 @@
 
 Candidates: best.pt as it stands (the best epoch by the validation after each epoch, or what an
 earlier end of this run chose) and, with `train.keep_last` and `train.average_kept`, the average of
-the kept epochs (written to averaged.pt). Each is decoded on the validation set with every setting of
+the kept epochs (written to averaged.pt); with `train.average_with`, each of them averaged with
+those model files too (model_soup.py). Each is decoded on the validation set with every setting of
 `validator.final_searches()` (search.beam_size with each of search.length_penalties); the best pair
 becomes best.pt with that setting in its config, so `test` and `translate` decode with it. Every trial
 is a line of train.log and a row of validations.tsv (its `model` and `search` columns say which).
@@ -25,6 +26,7 @@ from ..data.tokenizer import Tokenizer
 from ..models.model_file import ModelFile, save_model
 from ..models.seq2seq import Seq2Seq
 from .kept_models import kept_average
+from .model_soup import Weights, soups
 from .run_dir import RunDir
 from .state import Progress
 from .task import Validator
@@ -49,6 +51,7 @@ def choose_final_model(
     validator: Validator,
     progress: Progress,
     elapsed: float,
+    partners: list[Weights] = (),
 ) -> bool:
     """Choose best.pt among the candidates and settings (module docstring); every process takes
     part (validation is shared), the first one writes. `model` holds the trained weights again
@@ -73,6 +76,7 @@ def choose_final_model(
             log.info(f"{label}: {validator.metric} {result.score:.2f} ({result.search or 'validation'})")
             progress.best_score = max(progress.best_score, result.score)
         candidates.append(average)
+    candidates += soups(candidates, partners, cfg.train.average_with)
     if len(candidates) < 2 and searches == [None]:
         model.load_state_dict(trained)
         progress.chosen = ""  # best.pt is the best epoch, as the validation after each epoch chose

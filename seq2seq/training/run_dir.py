@@ -38,6 +38,7 @@ SAFE_TO_CHANGE = (
     "train.checkpoint_every",
     "train.keep_last",
     "train.average_kept",
+    "train.average_with",  # like average_kept, what the end of the run weighs
     "train.log_every",
     "train.examples",
     "train.threads",

@@ -40,6 +40,7 @@ from .divergence import check_loss, check_scaler
 from .final_model import choose_final_model
 from .fine_tuning import starting_model
 from .kept_models import keep_epoch
+from .model_soup import soup_partners
 from .run_dir import RunDir
 from .schedule import Schedule
 from .state import Progress, TrainState
@@ -73,6 +74,7 @@ class Trainer:
             self.tokenizer, self.corpora, self.validator = self.task.load(world, self.autocast, saved)
         self.model = build(cfg, len(self.tokenizer.src), len(self.tokenizer.tgt)).to(self.device)
         log.info(f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters")
+        self.soup_partners = soup_partners(cfg, self.model, self.tokenizer)  # checked before training
         chosen = " (auto)" if tc.precision == "auto" else ""
         log.info(f"training on {describe(self.device)} in {self.precision}{chosen}")
         if warning := precision_warning(tc.precision, self.device, "train.precision"):
@@ -231,6 +233,7 @@ class Trainer:
             self.validator,
             self.progress,
             self.state.elapsed(),
+            self.soup_partners,
         )
         if chosen:
             if self.world.is_main:

@@ -3,61 +3,17 @@ kept epochs, each decoded with every length penalty of search.length_penalties; 
 search settings are stored in best.pt and reported in train.log and validations.tsv, and a resumed
 run never lets a worse epoch replace the chosen model.
 
-The validator's scores are scripted (an oracle: which model and setting must win is known), the
-training, averaging, decoding and files are real."""
+The validator's scores are scripted (conftest.py's `scripted`: an oracle, which model and setting
+must win is known); the training, averaging, decoding and files are real."""
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-from collections.abc import Iterator
-
 import pytest
-import torch
-from helpers import reversal_config, reversal_corpus
+from helpers import reversal_config, reversal_corpus, same_weights, validation_rows
 
-from seq2seq.cli import train as train_module
 from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
 from seq2seq.models.model_file import ModelFile
-from seq2seq.training.translation_task import TranslationTask
-
-
-class ScriptedValidator:
-    """The real validator (it decodes and scores), but its score is the next one of `scores`."""
-
-    def __init__(self, inner, scores: Iterator[float], calls: list):
-        self.inner, self.scores, self.calls = inner, scores, calls
-        self.metric, self.world = inner.metric, inner.world
-
-    def final_searches(self):
-        return self.inner.final_searches()
-
-    def validate(self, model, search=None):
-        result = self.inner.validate(model, search)
-        score = next(self.scores)
-        self.calls.append((result.search, score))
-        return dataclasses.replace(result, score=score, metrics=result.metrics | {"bleu": score})
-
-
-@pytest.fixture
-def scripted(monkeypatch):
-    """`use(scores)`: the next training's validations score `scores`, in order of the calls."""
-    calls: list = []
-
-    def use(scores: list[float]) -> list:
-        script = iter(scores)
-
-        class Task(TranslationTask):
-            def load(self, *args, **kwargs):
-                tokenizer, corpora, validator = super().load(*args, **kwargs)
-                return tokenizer, corpora, ScriptedValidator(validator, script, calls)
-
-        monkeypatch.setattr(train_module, "task_for", Task)
-        calls.clear()
-        return calls
-
-    return use
 
 
 @pytest.fixture
@@ -75,15 +31,6 @@ def _config(root, epochs: int):
     )
 
 
-def _rows(run) -> list[dict]:
-    with open(run / "validations.tsv", encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
-def _same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 def test_the_best_model_and_length_penalty_are_chosen_on_validation(reversal, scripted, restore_globals):
     calls = scripted(
         [10, 20, 30, 25]  # epochs 1-4, greedy: epoch 3 is best.pt
@@ -97,13 +44,13 @@ def test_the_best_model_and_length_penalty_are_chosen_on_validation(reversal, sc
     assert [s for s, _ in calls[:5]] == ["greedy"] * 5
     assert [s for s, _ in calls[5:]] == [f"beam 2, length penalty {a:g}" for a in (0.5, 1.0, 2.0)] * 2
     best, averaged = ModelFile.read(run / "best.pt"), ModelFile.read(run / "averaged.pt")
-    assert _same(best.weights, averaged.weights)
+    assert same_weights(best.weights, averaged.weights)
     assert best.cfg().search.length_penalty == 0.5
     log = (run / "train.log").read_text(encoding="utf-8")
     assert "average of epochs 3-4, beam 2, length penalty 0.5 (BLEU 33.00)" in log
     closing = f"done: {run / 'best.pt'} holds average of epochs 3-4, beam 2, length penalty 0.5 (BLEU 33.00)"
     assert log.strip().splitlines()[-1].endswith(closing + ", chosen on the validation set")
-    rows = _rows(run)
+    rows = validation_rows(run)
     assert [r["model"] for r in rows] == [f"epoch {e}" for e in range(1, 5)] + ["epoch 3"] * 3 + [
         "average of epochs 3-4"
     ] * 3
@@ -116,7 +63,7 @@ def test_a_resumed_run_never_lets_a_worse_epoch_replace_the_chosen_model(reversa
     train(_config(reversal, epochs=4))
     run = reversal / "run"
     chosen = ModelFile.read(run / "best.pt").weights
-    assert _same(chosen, ModelFile.read(run / "averaged.pt").weights)
+    assert same_weights(chosen, ModelFile.read(run / "averaged.pt").weights)
 
     # epoch 5 beats every epoch (35 > 30) but not the average's greedy score (40): it must not
     # become best.pt; the next choice weighs the chosen model against the average of epochs 4-5
@@ -124,15 +71,15 @@ def test_a_resumed_run_never_lets_a_worse_epoch_replace_the_chosen_model(reversa
     progress = train(_config(reversal, epochs=5), resume=True)
     assert len(calls) == 8
     best = ModelFile.read(run / "best.pt")
-    assert _same(best.weights, chosen)
-    assert not _same(best.weights, ModelFile.read(run / "averaged.pt").weights)  # 4-5 now
+    assert same_weights(best.weights, chosen)
+    assert not same_weights(best.weights, ModelFile.read(run / "averaged.pt").weights)  # 4-5 now
     assert best.cfg().search.length_penalty == 1.0
     log = (run / "train.log").read_text(encoding="utf-8")
     assert "new best BLEU 35" not in log
     assert "chosen for" in log.rsplit("resuming", 1)[1]
     assert progress.best_model == "average of epochs 3-4"
     assert progress.chosen == "average of epochs 3-4, beam 2, length penalty 1 (BLEU 42.00)"
-    assert [r["model"] for r in _rows(run)[-6:]] == ["average of epochs 3-4"] * 3 + [
+    assert [r["model"] for r in validation_rows(run)[-6:]] == ["average of epochs 3-4"] * 3 + [
         "average of epochs 4-5"
     ] * 3
 
@@ -140,10 +87,10 @@ def test_a_resumed_run_never_lets_a_worse_epoch_replace_the_chosen_model(reversa
 def test_resuming_a_finished_run_chooses_nothing_again(reversal, scripted, restore_globals):
     scripted([10, 20, 30, 25] + [40] + [30, 31, 29] + [40, 42, 41])
     train(_config(reversal, epochs=4))
-    rows = _rows(reversal / "run")
+    rows = validation_rows(reversal / "run")
     calls = scripted([])  # any validation would exhaust the script
     train(_config(reversal, epochs=4), resume=True)
-    assert calls == [] and _rows(reversal / "run") == rows
+    assert calls == [] and validation_rows(reversal / "run") == rows
 
 
 def test_without_a_list_or_an_average_there_is_nothing_to_choose(reversal, scripted, restore_globals):
@@ -151,7 +98,7 @@ def test_without_a_list_or_an_average_there_is_nothing_to_choose(reversal, scrip
     raw = reversal_config(reversal, train={"epochs": 2})
     train(config_from_dict(raw))
     assert len(calls) == 2
-    assert [r["model"] for r in _rows(reversal / "run")] == ["epoch 1", "epoch 2"]
+    assert [r["model"] for r in validation_rows(reversal / "run")] == ["epoch 1", "epoch 2"]
 
 
 def test_a_negative_length_penalty_in_the_list_is_refused(reversal):
