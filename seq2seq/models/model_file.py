@@ -248,9 +248,10 @@ def average(paths: Sequence[str | Path]) -> ModelFile:
 
 def mean_weights(weights: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The element-wise mean of the floating-point tensors of several state dicts of one model
-    (computed in fp32, stored in the first's types); the other tensors from the first."""
+    (computed in fp32, stored in the first's types and on its device); the other tensors from the
+    first."""
     return {
-        name: torch.stack([w[name].float() for w in weights]).mean(0).to(t.dtype)
+        name: torch.stack([w[name].to(t.device, torch.float32) for w in weights]).mean(0).to(t.dtype)
         if t.is_floating_point()
         else t
         for name, t in weights[0].items()
