@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 
 import torch
 
@@ -51,7 +52,7 @@ def choose_final_model(
     validator: Validator,
     progress: Progress,
     elapsed: float,
-    partners: list[Weights] = (),
+    partners: Sequence[Weights] = (),
 ) -> bool:
     """Choose best.pt among the candidates and settings (module docstring); every process takes
     part (validation is shared), the first one writes. `model` holds the trained weights again

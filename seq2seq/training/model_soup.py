@@ -14,6 +14,7 @@ the validation then passes it over: the list is for relatives.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -56,7 +57,9 @@ def soup_partners(cfg: Config, model: nn.Module, tokenizer: Tokenizer) -> list[W
     return partners
 
 
-def soups(candidates: list[tuple[str, Weights]], partners: list[Weights], names: tuple[str, ...]):
+def soups(
+    candidates: list[tuple[str, Weights]], partners: Sequence[Weights], names: Sequence[str]
+) -> list[tuple[str, Weights]]:
     """(label, weights) of each candidate averaged with the partners; none without partners."""
     if not partners:
         return []
