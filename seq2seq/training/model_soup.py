@@ -34,15 +34,13 @@ def soup_partners(cfg: Config, model: nn.Module, tokenizer: Tokenizer) -> list[W
     """The weights of the files train.average_with names, each checked to be this run's model
     (the same weights, of the same shapes) with this run's tokenizer."""
     shapes = {name: t.shape for name, t in model.state_dict().items()}
-    ours = tokenizer.state()
     partners = []
     for name in cfg.train.average_with:
         path = Path(name)
         missing = "train its run first (list that run's config in requires:) or correct the path"
         file = named_model_file("train.average_with", path, "average with", missing)
-        same_tokenizer = file.tokenizer.keys() == ours.keys() and all(
-            torch.equal(file.tokenizer[k], ours[k]) for k in ours
-        )
+        theirs = file.vocab()  # the same pieces for the same ids, as an ensemble needs
+        same_tokenizer = tokenizer.src.same_as(theirs.src) and tokenizer.tgt.same_as(theirs.tgt)
         same_model = {k: t.shape for k, t in file.weights.items()} == shapes
         if not (same_model and same_tokenizer):
             what = "another model" if not same_model else "another tokenizer"
