@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import (
+    SMALL_TRANSFORMER,
     kept_globals,
     make_pairs,
     reversal_config,
@@ -100,19 +101,7 @@ def trained_transformer(tmp_path_factory) -> Path:
     run, run/best.pt."""
     return _trained(
         tmp_path_factory.mktemp("transformer"),
-        model={
-            "architecture": "transformer",
-            "transformer": {
-                "encoder_layers": 2,
-                "decoder_layers": 2,
-                "d_model": 32,
-                "heads": 4,
-                "d_ff": 64,
-                "dropout": 0.0,
-            },
-            "tie_tgt_embeddings": True,
-            "tie_src_tgt_embeddings": True,
-        },
+        model=SMALL_TRANSFORMER,
         train={"lr": 0.005, "schedule": "warmup_decay", "warmup_steps": 50},
         batch_tokens=100,  # more, smaller updates: the Transformer learns the task in as many epochs
     )

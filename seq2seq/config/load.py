@@ -151,6 +151,7 @@ def _check_classify(cfg: Config) -> None:
         "data.back_translate_from": bool(cfg.data.back_translate_from),
         "data.monolingual_tgt": bool(cfg.data.monolingual_tgt),
         "train.rdrop_alpha": cfg.train.rdrop_alpha != 0,
+        "train.teachers": bool(cfg.train.teachers),
     }
     for key, is_set in unused.items():
         if is_set:

@@ -146,6 +146,12 @@ class TrainConfig:
     # R-Drop (Liang et al. 2021): every batch twice through the model with two draws of dropout;
     # this weighs the symmetric KL divergence between the two predictions; 0: off (half the cost)
     rdrop_alpha: float = ranged(0.0, 0.0)
+    # word-level knowledge distillation (Kim and Rush 2016, section 3.1): model files (several: an
+    # ensemble) whose mean predicted distribution at each target token the loss also matches, with
+    # weight teacher_weight against the references' 1 - teacher_weight; they share the run's
+    # vocabulary (train.init_from one of them); (): off
+    teachers: tuple[str, ...] = one_or_list()
+    teacher_weight: float = ranged(0.5, 0.0, 1.0)
     accumulate: int = ranged(1, 1)  # batches per optimizer update
     schedule: Literal["constant", "plateau", "warmup_decay"] = "plateau"
     plateau_factor: float = ranged(0.5, 0.0, 1.0, hi_open=True)  # lr *= factor on a BLEU plateau

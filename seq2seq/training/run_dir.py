@@ -57,6 +57,7 @@ DATA_FILES = (
     "data.back_translate_from",  # the reverse model's file (synthetic_pairs.py)
     "data.monolingual_tgt",
     "train.init_from",  # the model file a fine-tuning run starts from (fine_tuning.py)
+    "train.teachers",  # the word-level teachers' model files (teachers.py)
     "classify.train_labels",
     "classify.valid_labels",
 )

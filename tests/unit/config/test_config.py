@@ -482,6 +482,7 @@ def test_a_translation_config_has_task_translate_by_default(config_dict):
         ("search.beam_size", 3, "search is not used by task: classify"),
         ("tokenizer.sampling_alpha", 0.1, "tokenizer.sampling_alpha is not used by task: classify"),
         ("train.rdrop_alpha", 1.0, "train.rdrop_alpha is not used by task: classify"),
+        ("train.teachers", "teacher.pt", "train.teachers is not used by task: classify"),
         ("classify.labels", ["a", "b", "a"], "classify.labels names a more than once; list each label once"),
         ("classify.labels", ["a"], "classify.labels has one label; a classifier needs at least two"),
         ("classify.labels", "a b", "config key 'classify.labels' must be a list, e.g. [a, b]"),
