@@ -32,13 +32,13 @@ class TranslationTask:
     def load(
         self, world: World, autocast: Callable, saved: Tokenizer | None = None
     ) -> tuple[Tokenizer, TrainingData, Validator]:
-        d = load_training_data(with_synthetic_pairs(self.cfg), saved)
-        validator = Validator(self.cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, autocast)
         tc = self.cfg.train
-        if tc.teachers and tc.rdrop_alpha:
+        if tc.teachers and tc.rdrop_alpha:  # (before any translating for synthetic pairs)
             raise UserError(
                 "train.teachers and train.rdrop_alpha are two regularizers of one loss; set one of them"
             )
+        d = load_training_data(with_synthetic_pairs(self.cfg), saved)
+        validator = Validator(self.cfg, d.tokenizer, d.valid, d.valid_src, d.valid_ref, world, autocast)
         if tc.teachers:
             self.teachers = Teachers(tc.teachers, d.tokenizer, tc.teacher_weight)
         return d.tokenizer, d, validator
