@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import (
-    SMALL_TRANSFORMER,
     kept_globals,
     make_pairs,
     reversal_config,
     reversal_corpus,
+    small_transformer,
     tiny_config_dict,
     tiny_model,
     write_lines,
@@ -101,7 +101,7 @@ def trained_transformer(tmp_path_factory) -> Path:
     run, run/best.pt."""
     return _trained(
         tmp_path_factory.mktemp("transformer"),
-        model=SMALL_TRANSFORMER,
+        model=small_transformer(),
         train={"lr": 0.005, "schedule": "warmup_decay", "warmup_steps": 50},
         batch_tokens=100,  # more, smaller updates: the Transformer learns the task in as many epochs
     )

@@ -100,20 +100,23 @@ TINY_TRANSFORMER = {
     "transformer": {"encoder_layers": 1, "decoder_layers": 1, "d_model": 8, "heads": 2, "d_ff": 16},
 }
 
-# the model of conftest's trained_transformer (a student of it must describe the same model)
-SMALL_TRANSFORMER = {
-    "architecture": "transformer",
-    "transformer": {
-        "encoder_layers": 2,
-        "decoder_layers": 2,
-        "d_model": 32,
-        "heads": 4,
-        "d_ff": 64,
-        "dropout": 0.0,
-    },
-    "tie_tgt_embeddings": True,
-    "tie_src_tgt_embeddings": True,
-}
+
+def small_transformer() -> dict:
+    """The model section of conftest's trained_transformer and of the Transformer tests (a student
+    of it must describe the same model); a new dict each call, for tests to change."""
+    return {
+        "architecture": "transformer",
+        "transformer": {
+            "encoder_layers": 2,
+            "decoder_layers": 2,
+            "d_model": 32,
+            "heads": 4,
+            "d_ff": 64,
+            "dropout": 0.0,
+        },
+        "tie_tgt_embeddings": True,
+        "tie_src_tgt_embeddings": True,
+    }
 
 
 def save_tiny(root, name, tokenizer, seed, **model) -> str:

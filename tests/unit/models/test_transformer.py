@@ -9,7 +9,14 @@ import math
 
 import pytest
 import torch
-from helpers import random_batch, reversal_config, reversal_corpus, tiny_config_dict, translate_jsonl
+from helpers import (
+    random_batch,
+    reversal_config,
+    reversal_corpus,
+    small_transformer,
+    tiny_config_dict,
+    translate_jsonl,
+)
 from torch import nn
 
 from seq2seq.cli.train import train
@@ -151,19 +158,7 @@ def base_config(tmp_path) -> dict:
     return reversal_config(
         tmp_path,
         data={"batch_tokens": 400},
-        model={
-            "architecture": "transformer",
-            "transformer": {
-                "encoder_layers": 2,
-                "decoder_layers": 2,
-                "d_model": 32,
-                "heads": 4,
-                "d_ff": 64,
-                "dropout": 0.0,
-            },
-            "tie_tgt_embeddings": True,
-            "tie_src_tgt_embeddings": True,
-        },
+        model=small_transformer(),
         train={
             "epochs": 16,
             "lr": 0.005,

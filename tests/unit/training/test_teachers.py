@@ -11,7 +11,7 @@ import pytest
 import sacrebleu
 import torch
 import torch.nn.functional as F
-from helpers import SMALL_TRANSFORMER, reversal_config, reversal_corpus, validation_rows, write_lines
+from helpers import reversal_config, reversal_corpus, small_transformer, validation_rows, write_lines
 
 from seq2seq.cli.train import train
 from seq2seq.config.load import config_from_dict
@@ -73,7 +73,7 @@ def test_a_student_learns_the_teachers_task_from_the_teacher_alone(
     raw = reversal_config(
         tmp_path,
         data={"batch_tokens": 100},
-        model=SMALL_TRANSFORMER,
+        model=small_transformer(),
         train={"epochs": 12, "lr": 0.005, "schedule": "warmup_decay", "warmup_steps": 50, "seed": 1},
         search={"beam_size": 1},
     )
@@ -97,7 +97,9 @@ def test_a_teacher_of_another_vocabulary_or_beside_rdrop_is_refused(
     raw = reversal_config(tmp_path, tokenizer={"vocab_size": 18}, train={"teachers": teacher})
     with pytest.raises(UserError, match="has another (target|source) vocabulary than the run"):
         train(config_from_dict(raw))
-    raw = reversal_config(tmp_path, model=SMALL_TRANSFORMER, train={"teachers": teacher, "rdrop_alpha": 1.0})
+    raw = reversal_config(
+        tmp_path, model=small_transformer(), train={"teachers": teacher, "rdrop_alpha": 1.0}
+    )
     with pytest.raises(UserError, match="set one of them"):
         train(config_from_dict(raw))
     raw = reversal_config(tmp_path, train={"teachers": str(tmp_path / "none.pt")})
