@@ -2,7 +2,7 @@
 model it fine-tunes, distils or back-translates with), and `seq2seq train` brings each of them to
 its end first, in order and depth first: a run not started is trained, a stopped one resumed
 (exactly), a finished one left as it is. So `seq2seq train configs/multi30k_best.yaml` trains the
-released model's seven runs in turn, and after an interruption the same command carries on where it
+released model's nine runs in turn, and after an interruption the same command carries on where it
 stopped. `--set` overrides apply to the config named on the command line only.
 """
 

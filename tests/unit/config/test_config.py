@@ -521,8 +521,8 @@ def test_distill_from_takes_one_model_file_or_a_list_of_them(config_dict):
 def test_every_model_a_shipped_config_starts_from_is_made_by_a_run_it_requires(monkeypatch):
     """`seq2seq train configs/multi30k_best.yaml` is the whole recipe: every runs/.../best.pt a
     shipped config reads (train.init_from, data.distill_from, data.back_translate_from,
-    train.average_with) is the model of a config it requires, and the requires resolve (no cycle,
-    no shared run_dir)."""
+    train.average_with, train.teachers) is the model of a config it requires, and the requires
+    resolve (no cycle, no shared run_dir)."""
     from seq2seq.training.prerequisites import required_runs
 
     monkeypatch.chdir(ROOT)
@@ -530,7 +530,7 @@ def test_every_model_a_shipped_config_starts_from_is_made_by_a_run_it_requires(m
         cfg = load_config(path)
         made = {f"{c.run_dir}/best.pt" for _, c in required_runs(path.relative_to(ROOT), cfg)}
         reads = {cfg.train.init_from, *cfg.data.distill_from, *cfg.data.back_translate_from}
-        reads |= set(cfg.train.average_with)
+        reads |= {*cfg.train.average_with, *cfg.train.teachers}
         assert {r for r in reads - {""} if r.startswith("runs/")} <= made, path.name
     best = "configs/multi30k_best.yaml"
     order = [p for p, _ in required_runs(best, load_config(best))]
@@ -541,4 +541,6 @@ def test_every_model_a_shipped_config_starts_from_is_made_by_a_run_it_requires(m
         "configs/multi30k_ft.yaml",
         "configs/multi30k_ft_seed43.yaml",
         "configs/multi30k_round2_from_base.yaml",
+        "configs/multi30k_soup.yaml",
+        "configs/multi30k_base_taught.yaml",
     ]
